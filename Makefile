@@ -1,0 +1,34 @@
+# The README's commands. `make run` starts the chat UI; `make test` runs every test.
+# Both install what they need first (a venv in .venv, pinned packages, Chromium for the UI test).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system-deps run test bench eval
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and alone: torch==2.13.0 is the CPU build; anything else pulls a CUDA build
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -r requirements.lock.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+system-deps:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+run: setup
+	$(VENV)/bin/rag ingest
+	$(PY) app.py
+
+test: setup system-deps
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m rag.bench
+
+eval: setup
+	$(VENV)/bin/rag eval --questions eval/questions.jsonl --out eval-out

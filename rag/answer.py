@@ -1,0 +1,243 @@
+"""Prompt, generation, citation parsing and verification, refusal.
+
+Pipeline for one question, given ranked passages:
+  1. evidence gate: no passage shares a name or enough words with the question -> refuse
+     without calling the model;
+  2. context budget: passages are numbered [1..n]; the lowest-ranked are dropped until the
+     prompt, counted with the model's own tokenizer, leaves room for the answer;
+  3. the model drafts an answer with [n] markers (fixed instructions first, so llama.cpp's
+     prefix cache is reused across questions);
+  4. verification, sentence by sentence: markers naming no given passage are removed; a
+     sentence is kept only if a passage backs it (``grounding.support``), its citation moved to
+     that passage if the model cited another; unsupported sentences are dropped and reported;
+  5. refusal: the model's own refusal, or no verified sentence left, or the verified answer
+     never touches the question's own names (a confident answer about something else).
+This module does not retrieve; ``Bot`` hands it passages and an LLM.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+
+from . import grounding
+from .retrieve import Passage
+
+REFUSAL_TEXT = "The sources do not contain the answer to this question."
+REFUSAL_TOKEN = "NOT IN SOURCES"
+
+SYSTEM_PROMPT = (
+    "You answer questions about news articles using ONLY the numbered passages the user gives.\n"
+    "Rules:\n"
+    "- Write 1 to 3 short sentences. Copy names, numbers and dates exactly as the passages write them.\n"
+    "- End every sentence with the number of the passage that supports it, like [2].\n"
+    "- If a passage calls a claim a rumour or unconfirmed, say so.\n"
+    f"- If the passages do not answer the question, reply only: {REFUSAL_TOKEN}\n"
+    "- Answer in the language of the question.\n\n"
+    "Example:\n"
+    "Passages:\n[1] The bridge opened on 4 May 2021 after two years of work.\n"
+    "[2] The mayor, Ana Ruiz, called it a milestone.\n"
+    "Question: When did the bridge open?\n"
+    "Answer: The bridge opened on 4 May 2021 [1]."
+)
+
+
+@dataclass
+class Citation:
+    number: int
+    doc_id: str
+    title: str
+    url: str
+    publisher: str
+    date: str
+    chunk_id: str
+    start: int  # passage span in the document's cleaned text
+    end: int
+    quote: str  # the passage sentence that supports the claim
+    quote_start: int  # span of the quote in the document's cleaned text
+    quote_end: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Sentence:
+    text: str
+    citations: list[int]
+    supported: bool
+    score: float = 0.0
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    citations: list[Citation]
+    passages: list[Passage]
+    refused: bool
+    refusal_reason: str = ""
+    sentences: list[Sentence] = field(default_factory=list)
+    flagged: list[str] = field(default_factory=list)  # draft sentences dropped as unsupported
+    draft: str = ""  # the model's raw output
+    dropped_passages: int = 0
+    timings: dict = field(default_factory=dict)
+    tokens: dict = field(default_factory=dict)
+    model: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["passages"] = [p.to_dict() for p in self.passages]
+        return d
+
+
+def format_passage(n: int, p: Passage) -> str:
+    head = p.title + (f", {p.date}" if p.date else "")
+    return f"[{n}] ({head}) {' '.join(p.text.split())}"
+
+
+def build_messages(question: str, passages: list[Passage]) -> list[dict]:
+    body = "Passages:\n" + "\n".join(format_passage(i + 1, p) for i, p in enumerate(passages))
+    return [{"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": f"{body}\n\nQuestion: {question}\nAnswer:"}]
+
+
+def fit_context(llm, question: str, passages: list[Passage], max_answer_tokens: int):
+    """Drop the lowest-ranked passages until the prompt leaves room for the answer."""
+    kept = list(passages)
+    while True:
+        messages = build_messages(question, kept)
+        prompt, _ = llm.render(messages) if hasattr(llm, "render") else ("".join(m["content"] for m in messages), [])
+        n = llm.count_tokens(prompt)
+        if n + max_answer_tokens <= llm.n_ctx:
+            return messages, kept, len(passages) - len(kept), n
+        if not kept:
+            from .errors import RagError
+
+            raise RagError(f"the question alone ({n} tokens) leaves no room for an answer in the "
+                           f"model's context window ({llm.n_ctx} tokens); shorten it")
+        kept.pop()
+
+
+def evidence_gate(question: str, passages: list[Passage]) -> str:
+    """A reason to refuse before generation, or "" when the passages may hold an answer."""
+    if not passages:
+        return "no passage was retrieved"
+    q_names = grounding.names(question) | grounding.numbers(question)
+    q_words = grounding.content_words(question)
+    for p in passages:
+        text = grounding.normalize(p.text)
+        if any(n in text for n in q_names):
+            return ""
+        if q_words and len(q_words & grounding.content_words(p.text)) / len(q_words) >= 0.34:
+            return ""
+        if p.dense_score is not None and p.dense_score >= 0.5:
+            return ""
+    return "no retrieved passage mentions the question's names or enough of its words"
+
+
+def is_model_refusal(draft: str) -> bool:
+    d = grounding.normalize(draft)
+    if REFUSAL_TOKEN.casefold() in d:
+        return True
+    return bool(re.search(r"(passages|sources|text|articles?) (do|does) not (contain|mention|say|provide|answer)"
+                          r"|not (mentioned|provided|stated|specified) in the (passages|sources|text)"
+                          r"|(cannot|can't|unable to) (answer|find|determine)", d))
+
+
+def verify(draft: str, question: str, passages: list[Passage], same_language) -> tuple[list[Sentence], list[str]]:
+    """Keep the draft's sentences that a given passage supports, re-pointing citations."""
+    kept, flagged = [], []
+    for raw in grounding.split_sentences(draft):
+        plain = grounding.strip_markers(raw)
+        if not plain or is_model_refusal(plain):
+            continue
+        cited = [n for n in grounding.markers(raw) if 1 <= n <= len(passages)]
+        checks = {}
+        for n in range(1, len(passages) + 1):
+            checks[n] = grounding.support(plain, passages[n - 1].text, same_language(passages[n - 1]))
+        good_cited = [n for n in cited if checks[n].supported]
+        if good_cited:
+            kept.append(Sentence(plain, good_cited, True, max(checks[n].score for n in good_cited)))
+            continue
+        best = max(checks, key=lambda n: (checks[n].supported, checks[n].score, -n)) if checks else None
+        if best is not None and checks[best].supported:
+            kept.append(Sentence(plain, [best], True, checks[best].score))
+        else:
+            flagged.append(plain)
+    return kept, flagged
+
+
+def answers_question(question: str, sentences: list[Sentence], passages: list[Passage],
+                     same_language) -> bool:
+    """The question's own names must appear near the evidence the answer rests on.
+
+    Catches a confident answer about something else: "Who is the CEO of OpenAI?" answered
+    with a passage naming Alibaba's CEO shares "CEO" but not "OpenAI" with its evidence.
+    """
+    q_names = grounding.names(question) | grounding.numbers(question)
+    if not q_names:
+        return True
+    for s in sentences:
+        for n in s.citations:
+            p = passages[n - 1]
+            if not same_language(p):
+                return True  # names may be spelled differently across languages
+            qs, qe = grounding.best_sentence(s.text, p.text)
+            window = p.text[max(0, qs - 300):qe + 300]
+            w = grounding.normalize(window) + " " + grounding.normalize(s.text)
+            if all(n in w for n in q_names):
+                return True
+    return False
+
+
+def make_citations(sentences: list[Sentence], passages: list[Passage]) -> list[Citation]:
+    out: dict[int, Citation] = {}
+    for s in sentences:
+        for n in s.citations:
+            if n in out:
+                continue
+            p = passages[n - 1]
+            qs, qe = grounding.best_sentence(s.text, p.text)
+            out[n] = Citation(number=n, doc_id=p.doc_id, title=p.title, url=p.url,
+                              publisher=p.publisher, date=p.date, chunk_id=p.chunk_id,
+                              start=p.start, end=p.end, quote=p.text[qs:qe],
+                              quote_start=p.start + qs, quote_end=p.start + qe)
+    return [out[n] for n in sorted(out)]
+
+
+def render_text(sentences: list[Sentence]) -> str:
+    parts = []
+    for s in sentences:
+        body = s.text.rstrip()
+        end = body[-1] if body and body[-1] in ".!?。！？" else "."
+        body = body.rstrip(".!?。！？")
+        parts.append(f"{body} " + "".join(f"[{n}]" for n in s.citations) + end)
+    return " ".join(parts)
+
+
+def finish(question: str, draft: str, passages: list[Passage], question_lang: str,
+           gen_stats: dict, timings: dict, dropped: int, model_id: str) -> Answer:
+    def same_language(p: Passage) -> bool:
+        return not question_lang or not p.language or p.language == question_lang or question_lang == "und"
+
+    t0 = time.perf_counter()
+    sentences, flagged = verify(draft, question, passages, same_language)
+    reason = ""
+    if is_model_refusal(draft) and not sentences:
+        reason = "the model found no answer in the passages"
+    elif not sentences:
+        reason = "no sentence of the draft answer is supported by the passages"
+    elif not answers_question(question, sentences, passages, same_language):
+        reason = "the supported sentences do not address the question's subject"
+    timings = {**timings, "verify_s": time.perf_counter() - t0}
+    tokens = {"prompt": gen_stats.get("prompt_tokens", 0), "completion": gen_stats.get("completion_tokens", 0)}
+    if reason:
+        return Answer(question, REFUSAL_TEXT, [], passages, True, reason, [], flagged, draft,
+                      dropped, timings, tokens, model_id)
+    return Answer(question, render_text(sentences), make_citations(sentences, passages), passages,
+                  False, "", sentences, flagged, draft, dropped, timings, tokens, model_id)
+
+
+def refusal(question: str, passages: list[Passage], reason: str, timings: dict, model_id: str) -> Answer:
+    return Answer(question, REFUSAL_TEXT, [], passages, True, reason, timings=timings, model=model_id)

@@ -1,0 +1,139 @@
+"""The core object: one ``Bot`` owns config, store, embedder, retriever and LLM.
+
+Front ends (``rag`` CLI, ``app.py``, ``rag eval``) only parse input, call a ``Bot`` method and
+format the result. Collaborators are passed in; ``Bot.from_config`` builds the real ones.
+
+    bot = Bot.from_config(Config.from_env())
+    bot.ingest()
+    answer = bot.ask("When did Tongyi Qianwen open to the public?")
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+from . import answer as answering
+from .config import Config
+from .embedding import Embedder
+from .errors import RagError
+from .ingest import IngestReport, ingest
+from .retrieve import Passage, Retriever
+from .store import Store
+
+
+class Bot:
+    def __init__(self, config: Config, store: Store, embedder: Embedder, llm=None):
+        self.config = config
+        self.store = store
+        self.embedder = embedder
+        self.retriever = Retriever(store, embedder)
+        self._llm = llm
+        self._llm_lock = threading.Lock()
+        self._ingest_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Config | None = None, llm=None) -> "Bot":
+        config = config or Config.from_env()
+        keyword_dir = None
+        if config.chroma_url:
+            from .store import _sanitize
+
+            keyword_dir = config.home / "keyword" / f"{_sanitize(config.chroma_url)}__{config.collection}"
+        store = Store(path=config.store_path, url=config.chroma_url, collection=config.collection,
+                      keyword_dir=keyword_dir)
+        return cls(config, store, Embedder(config.embedder), llm=llm)
+
+    # -- knowledge base -------------------------------------------------------------------
+    def ingest(self, paths: list[Path | str] | None = None, progress: bool = False,
+               on_progress=None) -> IngestReport:
+        paths = [Path(p) for p in (paths or [self.config.corpus_dir])]
+        with self._ingest_lock:
+            return ingest(paths, self.store, self.embedder, self.config.chunk_tokens,
+                          progress=progress, on_progress=on_progress)
+
+    def delete_document(self, doc_id: str) -> int:
+        with self._ingest_lock:
+            if doc_id not in self.store.documents():
+                raise RagError(f"no document {doc_id!r} in the store")
+            self.store.bump_generation()
+            n = len(self.store.delete_chunks_of(doc_id))
+            self.store.forget_document(doc_id)
+            self.store.keyword_index()
+            return n
+
+    def search(self, question: str, k: int | None = None) -> list[Passage]:
+        question = self._check_question(question)
+        return self.retriever.search(question, k or self.config.top_k).passages
+
+    def stats(self) -> dict:
+        docs = self.store.documents()
+        return {"documents": len(docs), "chunks": self.store.count(),
+                "store": self.store.location, "mode": self.config.store_mode,
+                "collection": self.config.collection, "embedder": self.embedder.name,
+                "embedder_path": str(self.embedder.path),
+                "per_document": {d: {"chunks": int(r.metadata.get("n_chunks", 0)),
+                                     "title": r.metadata.get("title", ""),
+                                     "date": r.metadata.get("date", ""),
+                                     "language": r.metadata.get("language", ""),
+                                     "state": r.state}
+                                 for d, r in sorted(docs.items())}}
+
+    # -- answering ------------------------------------------------------------------------
+    @property
+    def llm(self):
+        with self._llm_lock:
+            if self._llm is None:
+                from .models import load_llm
+
+                c = self.config
+                self._llm = load_llm(c.model, c.models_dir, c.n_ctx, c.threads, c.model_sha256,
+                                     c.allow_downloads)
+            return self._llm
+
+    def ask(self, question: str, k: int | None = None) -> answering.Answer:
+        result = None
+        for item in self.stream(question, k):
+            result = item
+        return result
+
+    def stream(self, question: str, k: int | None = None) -> Iterator[str | answering.Answer]:
+        """Yield the draft's text pieces as they are generated, then the verified ``Answer``."""
+        question = self._check_question(question)
+        t0 = time.perf_counter()
+        res = self.retriever.search(question, k or self.config.top_k)
+        timings = {"retrieval_s": time.perf_counter() - t0, **res.timings}
+        passages = res.passages
+        reason = answering.evidence_gate(question, passages)
+        llm = self.llm
+        if reason:
+            yield answering.refusal(question, passages, reason, timings, llm.model_id)
+            return
+        messages, kept, dropped, _ = answering.fit_context(llm, question, passages,
+                                                           self.config.max_answer_tokens)
+        stats: dict = {}
+        pieces = []
+        for piece in llm.stream(messages, self.config.max_answer_tokens, stats):
+            pieces.append(piece)
+            yield piece
+        timings.update(prompt_s=stats.get("prompt_s", 0.0), generation_s=stats.get("generate_s", 0.0))
+        yield answering.finish(question, "".join(pieces), kept, _question_language(question),
+                               stats, timings, dropped, llm.model_id)
+
+    def _check_question(self, question: str) -> str:
+        q = " ".join((question or "").split())
+        if not q:
+            raise RagError("the question is empty; type a question about the articles")
+        if len(q) > self.config.max_question_chars:
+            raise RagError(f"the question is {len(q)} characters long; the limit is "
+                           f"{self.config.max_question_chars} (RAG_MAX_QUESTION_CHARS)")
+        return q
+
+
+def _question_language(question: str) -> str:
+    from .corpus import detect_language
+
+    if any("\u4e00" <= c <= "\u9fff" for c in question):
+        return "zh"
+    return detect_language(question) if len(question) >= 20 else "und"

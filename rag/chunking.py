@@ -1,0 +1,148 @@
+"""Documents -> chunks: token-aware, sentence-respecting, with stable ids and character spans.
+
+Sizes are counted with tiktoken (cl100k_base, from llama-index-core's offline cache). A chunk
+packs whole sentences up to ``max_tokens``; a sentence longer than that is cut at word
+boundaries. An optional ``fits`` callback (the embedder's own word-piece limit) can veto a chunk,
+which is then split further, so the embedder never truncates a chunk.
+
+Every chunk keeps ``doc.text[start:end] == chunk.text`` and an id derived from the document id,
+the span and the text: re-chunking an unchanged document yields the same ids.
+
+Worked example (max_tokens=6): "One two. Three four five. Six." ->
+  ["One two.", "Three four five.", "Six."] would be merged greedily into
+  ["One two. Three four five.", "Six."]? No: "One two. Three four five." is 7 tokens (> 6), so
+  the chunks are ["One two.", "Three four five. Six."] (spans (0, 8) and (9, 30)).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, Iterator
+
+CHUNKER_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    index: int  # position of the chunk within its document
+
+
+def tiktoken_cache_dir() -> str:
+    """llama-index-core ships cl100k_base; tiktoken would otherwise download it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llama_index.core")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("llama-index-core is not installed; run the README's set-up command")
+    return os.path.join(list(spec.submodule_search_locations)[0], "_static", "tiktoken_cache")
+
+
+@lru_cache(maxsize=1)
+def _encoding():
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", tiktoken_cache_dir())
+    import tiktoken
+
+    return tiktoken.get_encoding("cl100k_base")
+
+
+def count_tokens(text: str) -> int:
+    return len(_encoding().encode(text, disallowed_special=()))
+
+
+# A sentence ends after . ! ? (plus closing quotes/brackets) before whitespace, after CJK
+# terminators, or at a line break. "U.S." style initials do not end a sentence.
+_SENT_END = re.compile(r"(?<![\s.][A-Z])(?<!^[A-Z])[.!?…][\"'”’)\]]*(?=\s)"
+                       r"|[。！？；][\"'”’」』)\]]*|(?=\n)")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text``, surrounding whitespace excluded.
+
+    Example: "A b. C d.\\nE" -> [(0, 4), (5, 9), (10, 11)]
+    """
+    spans, pos = [], 0
+    for m in _SENT_END.finditer(text):
+        _add_span(text, pos, m.end(), spans)
+        pos = m.end()
+    _add_span(text, pos, len(text), spans)
+    return spans
+
+
+def _add_span(text: str, start: int, end: int, spans: list) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        spans.append((start, end))
+
+
+def chunk_document(doc_id: str, text: str, max_tokens: int = 120,
+                   fits: Callable[[str], bool] | None = None) -> list[Chunk]:
+    pieces = []  # (start, end) units no longer than max_tokens
+    for s, e in sentence_spans(text):
+        pieces.extend(_split_long(text, s, e, max_tokens, fits))
+    chunks, cur_s, cur_e, cur_tokens = [], None, None, 0
+    for s, e in pieces:
+        n = count_tokens(text[s:e])
+        if cur_s is not None and (cur_tokens + n + 1 > max_tokens
+                                  or (fits and not fits(text[cur_s:e]))):
+            chunks.append((cur_s, cur_e))
+            cur_s = None
+        if cur_s is None:
+            cur_s, cur_tokens = s, n
+        else:
+            cur_tokens += n + 1
+        cur_e = e
+    if cur_s is not None:
+        chunks.append((cur_s, cur_e))
+    return [Chunk(id=chunk_id(doc_id, s, e, text[s:e]), doc_id=doc_id, text=text[s:e],
+                  start=s, end=e, index=i) for i, (s, e) in enumerate(chunks)]
+
+
+def _split_long(text: str, s: int, e: int, max_tokens: int,
+                fits: Callable[[str], bool] | None) -> Iterator[tuple[int, int]]:
+    """Cut an over-long sentence at word (or, for CJK, character) boundaries."""
+    if count_tokens(text[s:e]) <= max_tokens and (fits is None or fits(text[s:e])):
+        yield s, e
+        return
+    bounds = [m.start() for m in re.finditer(r"\s+", text[s:e])]
+    cuts = [s + b for b in bounds] if bounds else list(range(s + 1, e))
+    start = s
+    while start < e:
+        end = e
+        # the largest cut that keeps the piece within limits (binary search over cuts)
+        cand = [c for c in cuts if c > start]
+        lo, hi, best = 0, len(cand) - 1, None
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            piece = text[start:cand[mid]]
+            if count_tokens(piece) <= max_tokens and (fits is None or fits(piece)):
+                best, lo = cand[mid], mid + 1
+            else:
+                hi = mid - 1
+        piece_all = text[start:e]
+        if count_tokens(piece_all) <= max_tokens and (fits is None or fits(piece_all)):
+            best = e
+        end = best if best is not None else (cand[0] if cand else e)
+        a, b = start, end
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            yield a, b
+        start = end
+
+
+def chunk_id(doc_id: str, start: int, end: int, text: str) -> str:
+    h = hashlib.sha256(f"{CHUNKER_VERSION}\0{doc_id}\0{start}\0{end}\0{text}".encode()).hexdigest()
+    return f"{doc_id}:{h[:16]}"

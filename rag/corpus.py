@@ -1,0 +1,244 @@
+"""Files -> documents: read, decode, clean boilerplate, detect language, hash.
+
+A document's id is its file name without extension. Metadata (title, publisher, url, date,
+language) comes from a ``metadata.json`` beside the files when it has an entry for the id;
+otherwise title and language are derived from the text. This module does not chunk or embed.
+
+Example: "Join our community\\nBody.\\nJoin our community" -> "Body." (repeated and
+known boilerplate lines are dropped).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import RagError
+
+SUPPORTED_EXTENSIONS = (".txt", ".md", ".html", ".htm")
+METADATA_FILE = "metadata.json"
+CLEANER_VERSION = "2"  # bump when cleaning changes, so every document is re-ingested
+
+# Lines that are boilerplate in news pages whatever the publisher. Kept short and generic: a
+# line is dropped only when the whole line is the blurb (or starts with one of these calls).
+_BOILERPLATE = [
+    r"join (our|the) .{0,40}community\b.*",
+    r"(support|subscribe to|sign up for|donate to) (our|the|us)\b.{0,120}",
+    r"support now:?",
+    r"(any|every) contribution helps.*",
+    r"bank transfer",
+    r"(share|follow us) on .{0,60}",
+    r"(all rights reserved|cookie policy|privacy policy).*",
+    r"(read more|related articles?|advertisement|newsletter)\s*:?",
+    r"(online )?(journalist|editor|author|writer) \w+(\s\w+)? is (the |a )?(co-?founder|editor|reporter|writer|journalist)\b.*",
+]
+_BOILERPLATE_RE = re.compile(r"^\W*(?:" + "|".join(_BOILERPLATE) + r")\W*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    text: str  # cleaned text; chunk spans index into this
+    title: str
+    language: str
+    content_hash: str  # sha256 of the raw bytes and metadata
+    source_path: str = ""
+    publisher: str = ""
+    url: str = ""
+    date: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def metadata(self) -> dict:
+        return {"doc_id": self.id, "title": self.title, "publisher": self.publisher,
+                "url": self.url, "date": self.date, "language": self.language,
+                "source_path": self.source_path, "n_chars": len(self.text)}
+
+
+@dataclass
+class LoadResult:
+    documents: list[Document]
+    errors: list[tuple[str, str]]  # (path, message) for files that were skipped
+
+
+def load_folder_or_files(paths: list[Path]) -> LoadResult:
+    """Load every supported file under the given folders/files.
+
+    A missing path raises ``RagError`` before anything is read, so no store is touched. A bad
+    file (empty, binary, undecodable, unsupported) is reported in ``errors`` and skipped.
+    """
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            raise RagError(f"{p}: no such file or folder. Give an existing folder of articles "
+                           f"({', '.join(SUPPORTED_EXTENSIONS)}).")
+        if p.is_dir():
+            files.extend(sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
+                                and f.name != METADATA_FILE))
+        else:
+            files.append(p)
+    docs, errors, seen = [], [], {}
+    meta_cache: dict[Path, dict] = {}
+    for f in files:
+        try:
+            meta = _folder_metadata(f.parent, meta_cache)
+            doc = load_file(f, meta.get(f.stem, {}))
+        except RagError as e:
+            errors.append((str(f), str(e)))
+            continue
+        if doc.id in seen:
+            errors.append((str(f), f"duplicate document id {doc.id!r} (also {seen[doc.id]}); skipped"))
+            continue
+        seen[doc.id] = str(f)
+        docs.append(doc)
+    return LoadResult(docs, errors)
+
+
+def _folder_metadata(folder: Path, cache: dict) -> dict:
+    if folder not in cache:
+        mf = folder / METADATA_FILE
+        try:
+            cache[folder] = json.loads(mf.read_text("utf-8")) if mf.exists() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RagError(f"{mf}: not valid JSON ({e}); fix or delete it") from None
+    return cache[folder]
+
+
+def load_file(path: Path, meta: dict | None = None) -> Document:
+    meta = meta or {}
+    ext = path.suffix.lower()
+    if ext not in SUPPORTED_EXTENSIONS:
+        raise RagError(f"unsupported file type {ext or '(none)'}; use {', '.join(SUPPORTED_EXTENSIONS)}")
+    raw = path.read_bytes()
+    text = decode(raw)
+    if ext in (".html", ".htm"):
+        text, html_title = html_to_text(text)
+        meta = {"title": html_title, **meta} if html_title else meta
+    elif ext == ".md":
+        text = markdown_to_text(text)
+    text = clean_text(text)
+    if not text.strip():
+        raise RagError("no article text after cleaning (empty file?)")
+    title = meta.get("title") or _first_line_title(text) or path.stem
+    digest = hashlib.sha256(raw + CLEANER_VERSION.encode() + json.dumps(meta, sort_keys=True).encode())
+    return Document(
+        id=path.stem, text=text, title=title,
+        language=meta.get("language") or detect_language(text),
+        content_hash=digest.hexdigest(), source_path=str(path),
+        publisher=meta.get("publisher") or "", url=meta.get("url") or "",
+        date=meta.get("date") or "",
+        extra={k: v for k, v in meta.items() if k not in {"title", "publisher", "url", "date", "language"}},
+    )
+
+
+def decode(raw: bytes) -> str:
+    """UTF-8 (with or without BOM) or UTF-16 with BOM; anything else is a clear error."""
+    if not raw.strip():
+        raise RagError("empty file")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            raise RagError("undecodable UTF-16 text") from None
+    if b"\x00" in raw[:4096]:
+        raise RagError("binary file (NUL bytes); only text articles can be ingested")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise RagError(f"not UTF-8 text (bad byte at offset {e.start}); re-save the file as UTF-8") from None
+    controls = sum(1 for c in text[:4096] if unicodedata.category(c) == "Cc" and c not in "\n\r\t\f")
+    if controls > 8:
+        raise RagError("binary file (control bytes); only text articles can be ingested")
+    return text
+
+
+def html_to_text(html: str) -> tuple[str, str]:
+    """Article text of an HTML page: navigation, scripts, headers and footers are dropped."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form",
+                     "iframe", "svg", "button", "template"]):
+        tag.decompose()
+    root = soup.find("article") or soup.find("main") or soup.body or soup
+    h1 = root.find("h1")
+    if h1 and h1.get_text(strip=True):
+        title = h1.get_text(" ", strip=True)
+    blocks = []
+    for el in root.find_all(["h1", "h2", "h3", "h4", "p", "li", "blockquote", "pre", "td"]):
+        if el.find(["p", "li", "blockquote"]):  # a container: its children are visited
+            continue
+        t = " ".join(el.get_text(" ", strip=True).split())
+        if t:
+            blocks.append(t)
+    if not blocks:
+        blocks = [" ".join(root.get_text(" ", strip=True).split())]
+    return "\n".join(blocks), title
+
+
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\(([^)]*)\)")
+
+
+def markdown_to_text(md: str) -> str:
+    """Markdown markup removed, link texts kept; table rows become plain lines."""
+    out = []
+    for line in md.splitlines():
+        s = _MD_LINK.sub(r"\1", line)
+        s = re.sub(r"^\s{0,3}#{1,6}\s*", "", s)
+        s = re.sub(r"^\s*[*+-]\s+", "", s)
+        s = s.replace("__", "").replace("**", "")
+        if re.fullmatch(r"\s*\|?[\s:|-]*\|[\s:|-]*", s):  # table separator row
+            continue
+        if s.strip().startswith("|"):
+            s = "; ".join(c.strip() for c in s.strip().strip("|").split("|") if c.strip())
+        out.append(s)
+    return "\n".join(out)
+
+
+def clean_text(text: str) -> str:
+    """Normalise whitespace and drop boilerplate lines.
+
+    Dropped: lines matching generic news boilerplate, and lines of 20+ characters that occur
+    more than once in the document (newsletter calls repeated around the article).
+    """
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    lines = [" ".join(l.split()) for l in text.split("\n")]
+    counts: dict[str, int] = {}
+    for l in lines:
+        if len(l) >= 20:
+            counts[l] = counts.get(l, 0) + 1
+    kept, blank = [], False
+    for l in lines:
+        if _BOILERPLATE_RE.match(l) or counts.get(l, 0) > 1:
+            continue
+        if not l:
+            if kept and not blank:
+                kept.append("")
+            blank = True
+            continue
+        kept.append(l)
+        blank = False
+    return "\n".join(kept).strip()
+
+
+def _first_line_title(text: str) -> str:
+    first = text.split("\n", 1)[0].strip()
+    return first if 0 < len(first) <= 150 and not first.endswith(".") else ""
+
+
+def detect_language(text: str) -> str:
+    """ISO 639-1 code of the text (deterministic), or "und" when it cannot tell."""
+    from langdetect import DetectorFactory, detect_langs
+    from langdetect.lang_detect_exception import LangDetectException
+
+    DetectorFactory.seed = 0
+    try:
+        best = detect_langs(text[:5000])[0]
+    except LangDetectException:
+        return "und"
+    code = best.lang.split("-")[0]
+    return code if best.prob >= 0.5 else "und"

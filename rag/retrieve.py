@@ -1,0 +1,152 @@
+"""Question -> ranked, de-duplicated passages (dense + BM25 fused by reciprocal rank fusion).
+
+Near-duplicates are folded: when two candidate chunks from different documents say the same
+thing (the same article in two languages, a syndicated copy), only the better-ranked one keeps
+a place and the other is listed in its ``duplicates``. "The same thing" is measured without a
+multilingual model: the distinctive names and numbers the two chunks share (words that most
+other candidates lack), or a near-identical embedding. This module does not prompt a model.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+
+RRF_K = 60
+
+
+@dataclass
+class Passage:
+    rank: int
+    chunk_id: str
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    score: float  # fused RRF score
+    dense_score: float | None  # cosine similarity to the question, if in the dense list
+    keyword_score: float | None  # BM25 score, if in the keyword list
+    title: str = ""
+    publisher: str = ""
+    url: str = ""
+    date: str = ""
+    language: str = ""
+    duplicates: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SearchResult:
+    passages: list[Passage]
+    timings: dict[str, float]
+
+
+_NAME = re.compile(r"\b(?:[A-Z][\w'’-]*[A-Za-z0-9]|[A-Z]{2,}|\d[\d.,]*\d|\d)\b")
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
+
+
+def distinctive_terms(text: str) -> set[str]:
+    """Names and numbers: capitalised words not opening a sentence, acronyms, digits, CJK runs."""
+    terms = set()
+    for m in _NAME.finditer(text):
+        before = text[max(0, m.start() - 2):m.start()]
+        word = m.group()
+        if word[0].isupper() and (m.start() == 0 or re.search(r"[.!?\n]\s*$", before)) and not word.isupper():
+            continue  # capitalised only because it opens a sentence
+        terms.add(word.casefold())
+    terms.update(_CJK_RUN.findall(text))
+    return terms
+
+
+class Retriever:
+    def __init__(self, store, embedder, pool: int = 24):
+        self.store = store
+        self.embedder = embedder
+        self.pool = pool
+
+    def search(self, question: str, k: int = 4, extra_queries: list[str] | None = None) -> SearchResult:
+        """Top ``k`` passages. ``extra_queries`` (e.g. a translation) join the fusion."""
+        t0 = time.perf_counter()
+        queries = [question] + [q for q in (extra_queries or []) if q and q != question]
+        vectors = self.embedder.encode(queries)
+        t1 = time.perf_counter()
+        n = max(self.pool, 4 * k)
+        lists, dense_sim, kw_score, payload = [], {}, {}, {}
+        for q, v in zip(queries, vectors):
+            dense = self.store.dense_query(v, n)
+            lists.append([c for c, *_ in dense])
+            for cid, sim, text, meta in dense:
+                dense_sim[cid] = max(sim, dense_sim.get(cid, -1.0))
+                payload[cid] = (text, meta)
+        t2 = time.perf_counter()
+        kw = self.store.keyword_index()
+        for q in queries:
+            hits = kw.query(q, n)
+            lists.append([c for c, _ in hits])
+            for cid, s in hits:
+                kw_score[cid] = max(s, kw_score.get(cid, 0.0))
+        t3 = time.perf_counter()
+        fused: dict[str, float] = {}
+        for lst in lists:
+            for r, cid in enumerate(lst):
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + r + 1)
+        missing = [c for c in fused if c not in payload]
+        payload.update(self.store.get_chunks(missing))
+        order = sorted((c for c in fused if c in payload), key=lambda c: (-fused[c], c))
+        passages = self._fold(order, payload, fused, dense_sim, kw_score, k)
+        t4 = time.perf_counter()
+        return SearchResult(passages, {"embed_question_s": t1 - t0, "dense_s": t2 - t1,
+                                       "keyword_s": t3 - t2, "fuse_s": t4 - t3})
+
+    def _fold(self, order, payload, fused, dense_sim, kw_score, k) -> list[Passage]:
+        terms = {c: distinctive_terms(payload[c][0]) for c in order}
+        df: dict[str, int] = {}
+        for ts in terms.values():
+            for t in ts:
+                df[t] = df.get(t, 0) + 1
+        common = {t for t, c in df.items() if c > max(2, len(order) // 3)}
+        docs = self.store.documents()
+        kept: list[Passage] = []
+        for cid in order:
+            text, meta = payload[cid]
+            doc_id = meta["doc_id"]
+            dup_of = None
+            for p in kept:
+                if p.doc_id != doc_id and self._same_content(cid, p.chunk_id, terms, common, docs,
+                                                            doc_id, p.doc_id, payload):
+                    dup_of = p
+                    break
+            if dup_of is not None:
+                dup_of.duplicates.append({"doc_id": doc_id, "chunk_id": cid, "title": meta.get("title", ""),
+                                          "start": int(meta["start"]), "end": int(meta["end"])})
+                continue
+            if len(kept) < k:
+                kept.append(Passage(
+                    rank=len(kept) + 1, chunk_id=cid, doc_id=doc_id, text=text,
+                    start=int(meta["start"]), end=int(meta["end"]), score=round(fused[cid], 6),
+                    dense_score=round(dense_sim[cid], 4) if cid in dense_sim else None,
+                    keyword_score=round(kw_score[cid], 4) if cid in kw_score else None,
+                    title=meta.get("title", ""), publisher=meta.get("publisher", ""),
+                    url=meta.get("url", ""), date=meta.get("date", ""),
+                    language=meta.get("language", "")))
+        return kept
+
+    @staticmethod
+    def _same_content(a, b, terms, common, docs, doc_a, doc_b, payload) -> bool:
+        ta, tb = terms[a] - common, terms[b] - common
+        shared = len(ta & tb)
+        smaller = max(1, min(len(ta), len(tb)))
+        ra, rb = docs.get(doc_a), docs.get(doc_b)
+        declared = bool(ra and rb and (ra.metadata.get("translation_of") == doc_b
+                                       or rb.metadata.get("translation_of") == doc_a))
+        if declared:  # a translation: same names, or the same place in the article
+            return (shared >= 2 and shared / smaller >= 0.4) or abs(_position(payload[a][1]) - _position(payload[b][1])) <= 0.1
+        return shared >= 4 and shared / smaller >= 0.6
+
+
+def _position(meta: dict) -> float:
+    """Relative position of a chunk's middle in its document (0 = start, 1 = end)."""
+    n = float(meta.get("n_chars") or 0) or 1.0
+    return (int(meta["start"]) + int(meta["end"])) / 2 / n

@@ -1,0 +1,298 @@
+"""Chroma (embedded or server) plus a persisted BM25 keyword index: upsert, delete, query.
+
+Two Chroma collections hold everything a store needs, so a server-mode store is complete on
+the server:
+- ``<name>``: one record per chunk (vector, text, document metadata, character span);
+- ``<name>__docs``: one record per document (fingerprint, state, metadata, cleaned text) and
+  a ``__meta__`` record (generation counter, embedder).
+
+The keyword index (bm25s) lives in a local folder with the generation it reflects; when the
+generations differ (a run was killed, another client wrote to the server) it is rebuilt from
+Chroma once, at open, never per query. Vectors are always passed in: Chroma's own default
+embedder would download a model.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RagError
+
+META_ID = "__meta__"
+MAX_BATCH = 5000  # Chroma accepts at most 5,461 records per call
+
+
+@dataclass
+class DocRecord:
+    id: str
+    fingerprint: str
+    state: str  # "pending" while its chunks are being written, "done" after
+    metadata: dict
+
+
+def _sanitize(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", s)[:120]
+
+
+def open_client(path: Path | None, url: str | None):
+    import chromadb
+    from chromadb.config import Settings
+
+    settings = Settings(anonymized_telemetry=False, allow_reset=False)
+    if url:
+        from urllib.parse import urlparse
+
+        u = urlparse(url if "://" in url else "http://" + url)
+        try:
+            client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000,
+                                         ssl=u.scheme == "https", settings=settings)
+            client.heartbeat()
+        except Exception as e:  # chromadb raises several types for a refused connection
+            raise RagError(f"cannot reach the Chroma server at {url} ({e.__class__.__name__}: {e}). "
+                           "Start it with `chroma run --path DIR --host 127.0.0.1 --port N`.") from None
+        return client
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    except Exception as e:
+        raise RagError(f"the store at {path} cannot be opened ({e.__class__.__name__}: {e}). "
+                       "It may be corrupt: move it aside and run `rag ingest` to rebuild it.") from None
+
+
+class Store:
+    def __init__(self, path: Path | None = None, url: str | None = None,
+                 collection: str = "articles", keyword_dir: Path | None = None):
+        if not 3 <= len(collection) <= 60 or not re.fullmatch(r"[A-Za-z0-9._-]+", collection):
+            raise RagError(f"collection name {collection!r}: use 3-60 of [A-Za-z0-9._-]")
+        self.path, self.url, self.name = path, url, collection
+        self.client = open_client(path, url)
+        try:
+            self.chunks = self.client.get_or_create_collection(
+                collection, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+            self.docs = self.client.get_or_create_collection(
+                collection + "__docs", embedding_function=None)
+        except RagError:
+            raise
+        except Exception as e:
+            raise RagError(f"the store at {url or path} cannot be read ({e.__class__.__name__}: {e}). "
+                           "It may be corrupt: move it aside and run `rag ingest` to rebuild it.") from None
+        if keyword_dir is None:
+            keyword_dir = (path / "keyword" / collection) if not url else None
+        if keyword_dir is None:
+            raise RagError("server mode needs a local keyword_dir")
+        self.keyword = KeywordIndex(keyword_dir)
+        self._lock = threading.RLock()
+        self._doc_cache: tuple[int, dict[str, DocRecord]] | None = None
+
+    @property
+    def location(self) -> str:
+        return self.url or str(self.path)
+
+    # -- document registry -------------------------------------------------------------
+    def meta(self) -> dict:
+        got = self.docs.get(ids=[META_ID], include=["metadatas"])
+        return dict(got["metadatas"][0]) if got["ids"] else {"generation": 0}
+
+    def _set_meta(self, **values) -> None:
+        m = {**self.meta(), **values}
+        self.docs.upsert(ids=[META_ID], embeddings=[[0.0]], metadatas=[m], documents=[""])
+
+    def generation(self) -> int:
+        return int(self.meta().get("generation", 0))
+
+    def bump_generation(self) -> int:
+        g = self.generation() + 1
+        self._set_meta(generation=g)
+        return g
+
+    def documents(self) -> dict[str, DocRecord]:
+        """All document records (cached per generation)."""
+        gen = self.generation()
+        if self._doc_cache and self._doc_cache[0] == gen:
+            return self._doc_cache[1]
+        got = self.docs.get(include=["metadatas"])
+        out = {}
+        for i, m in zip(got["ids"], got["metadatas"]):
+            if i == META_ID:
+                continue
+            m = dict(m)
+            out[i] = DocRecord(i, m.pop("fingerprint", ""), m.pop("state", "done"), m)
+        self._doc_cache = (gen, out)
+        return out
+
+    def document_text(self, doc_id: str) -> str:
+        got = self.docs.get(ids=[doc_id], include=["documents"])
+        if not got["ids"]:
+            raise RagError(f"no document {doc_id!r} in the store")
+        return got["documents"][0]
+
+    def mark_pending(self, doc_id: str, metadata: dict, text: str) -> None:
+        """Recorded before any chunk of the document is written: a killed run is resumable."""
+        self._put_doc(doc_id, "", "pending", metadata, text)
+
+    def mark_done(self, doc_id: str, fingerprint: str, metadata: dict, text: str) -> None:
+        self._put_doc(doc_id, fingerprint, "done", metadata, text)
+
+    def _put_doc(self, doc_id, fingerprint, state, metadata, text):
+        m = {k: v for k, v in metadata.items() if isinstance(v, (str, int, float, bool))}
+        m.update(fingerprint=fingerprint, state=state)
+        self.docs.upsert(ids=[doc_id], embeddings=[[0.0]], metadatas=[m], documents=[text])
+
+    def forget_document(self, doc_id: str) -> None:
+        self.docs.delete(ids=[doc_id])
+
+    # -- chunks ------------------------------------------------------------------------
+    def delete_chunks_of(self, doc_id: str) -> list[str]:
+        got = self.chunks.get(where={"doc_id": doc_id}, include=[])
+        ids = got["ids"]
+        for i in range(0, len(ids), MAX_BATCH):
+            self.chunks.delete(ids=ids[i:i + MAX_BATCH])
+        return ids
+
+    def add_chunks(self, ids, embeddings, texts, metadatas) -> None:
+        for i in range(0, len(ids), MAX_BATCH):
+            sl = slice(i, i + MAX_BATCH)
+            self.chunks.upsert(ids=ids[sl], embeddings=embeddings[sl], documents=texts[sl],
+                               metadatas=metadatas[sl])
+
+    def count(self) -> int:
+        return self.chunks.count()
+
+    def chunk_counts(self) -> dict[str, int]:
+        return {d: int(r.metadata.get("n_chunks", 0)) for d, r in self.documents().items()}
+
+    def dense_query(self, vector, n: int) -> list[tuple[str, float, str, dict]]:
+        """(chunk id, cosine similarity, text, metadata), best first."""
+        if self.count() == 0:
+            return []
+        res = self.chunks.query(query_embeddings=[list(map(float, vector))], n_results=n,
+                                include=["metadatas", "documents", "distances"])
+        return [(i, 1.0 - float(d), t, dict(m)) for i, d, t, m in
+                zip(res["ids"][0], res["distances"][0], res["documents"][0], res["metadatas"][0])]
+
+    def get_chunks(self, ids: list[str]) -> dict[str, tuple[str, dict]]:
+        if not ids:
+            return {}
+        got = self.chunks.get(ids=ids, include=["metadatas", "documents"])
+        return {i: (t, dict(m)) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
+    def all_chunk_texts(self) -> dict[str, str]:
+        out, offset = {}, 0
+        while True:
+            got = self.chunks.get(include=["documents"], limit=MAX_BATCH, offset=offset)
+            if not got["ids"]:
+                return out
+            out.update(zip(got["ids"], got["documents"]))
+            offset += len(got["ids"])
+
+    # -- keyword index -----------------------------------------------------------------
+    def keyword_index(self) -> "KeywordIndex":
+        """The BM25 index, rebuilt from Chroma if it does not match the store's generation."""
+        with self._lock:
+            gen = self.generation()
+            if not self.keyword.load(expect_generation=gen):
+                self.keyword.rebuild(self.all_chunk_texts(), gen)
+            return self.keyword
+
+
+# ---------------------------------------------------------------------------------------
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+
+
+def keyword_tokens(text: str) -> list[str]:
+    """Lower-cased words; CJK runs become character bigrams (no word spaces in Chinese).
+
+    Example: "Tongyi 通义千问 2023" -> ["tongyi", "通义", "义千", "千问", "2023"]
+    """
+    out = []
+    for w in _WORD.findall(unicodedata.normalize("NFKC", text).casefold()):
+        if _CJK.search(w):
+            chars = [c for c in w]
+            runs, cur = [], ""
+            for c in chars:
+                if _CJK.match(c):
+                    cur += c
+                else:
+                    if cur:
+                        runs.append(cur)
+                        cur = ""
+                    runs.append(c)
+            if cur:
+                runs.append(cur)
+            for r in runs:
+                if _CJK.match(r[0]) and len(r) > 1:
+                    out.extend(r[i:i + 2] for i in range(len(r) - 1))
+                else:
+                    out.append(r)
+        elif len(w) > 1 or w.isdigit():
+            out.append(w)
+    return out
+
+
+class KeywordIndex:
+    """bm25s over chunk texts, persisted in a folder; updated on ingest, read on query."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.ids: list[str] = []
+        self.generation = -1
+        self._bm25 = None
+
+    def load(self, expect_generation: int) -> bool:
+        if self.generation == expect_generation:
+            return True
+        stamp = self.folder / "generation.json"
+        try:
+            info = json.loads(stamp.read_text())
+            if info["generation"] != expect_generation:
+                return False
+            ids = json.loads((self.folder / "ids.json").read_text())
+            bm25 = None
+            if ids:
+                import bm25s
+
+                bm25 = bm25s.BM25.load(str(self.folder / "bm25"))
+        except (OSError, ValueError, KeyError):
+            return False
+        except Exception:  # a damaged index file: it is rebuilt from Chroma
+            return False
+        self.ids, self._bm25, self.generation = ids, bm25, expect_generation
+        return True
+
+    def rebuild(self, texts: dict[str, str], generation: int) -> None:
+        ids = sorted(texts)
+        bm25 = None
+        tmp = self.folder.with_name(self.folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if ids:
+            import bm25s
+
+            bm25 = bm25s.BM25()
+            bm25.index([keyword_tokens(texts[i]) or ["\0"] for i in ids], show_progress=False)
+            bm25.save(str(tmp / "bm25"))
+        (tmp / "ids.json").write_text(json.dumps(ids))
+        (tmp / "generation.json").write_text(json.dumps({"generation": generation}))
+        old = self.folder.with_name(self.folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.folder.exists():
+            self.folder.rename(old)
+        tmp.rename(self.folder)
+        shutil.rmtree(old, ignore_errors=True)
+        self.ids, self._bm25, self.generation = ids, bm25, generation
+
+    def query(self, text: str, n: int) -> list[tuple[str, float]]:
+        if self._bm25 is None or not self.ids:
+            return []
+        toks = [t for t in keyword_tokens(text) if t in self._bm25.vocab_dict]
+        if not toks:
+            return []
+        docs, scores = self._bm25.retrieve([toks], k=min(n, len(self.ids)), show_progress=False,
+                                           n_threads=1)
+        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
