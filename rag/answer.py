@@ -102,6 +102,22 @@ def build_messages(question: str, passages: list[Passage]) -> list[dict]:
             {"role": "user", "content": f"{body}\n\nQuestion: {question}\nAnswer:"}]
 
 
+CONDENSE_PROMPT = (
+    "Rewrite the user's last question so that it can be understood without the conversation: "
+    "replace pronouns and references with the names they refer to. Keep the question's language. "
+    "Reply with the rewritten question only."
+)
+
+
+def condense_question(llm, history: list[tuple[str, str]], question: str) -> str:
+    turns = "\n".join(f"User: {q}\nAssistant: {grounding.strip_markers(a)}" for q, a in history[-3:])
+    messages = [{"role": "system", "content": CONDENSE_PROMPT},
+                {"role": "user", "content": f"Conversation:\n{turns}\n\nLast question: {question}\n"
+                                            "Rewritten question:"}]
+    out = llm.complete(messages, max_tokens=64).text.strip().split("\n")[0].strip().strip('"')
+    return out if 3 <= len(out) <= 500 else question
+
+
 def fit_context(llm, question: str, passages: list[Passage], max_answer_tokens: int):
     """Drop the lowest-ranked passages until the prompt leaves room for the answer."""
     kept = list(passages)

@@ -88,19 +88,36 @@ class Bot:
                 from .models import load_llm
 
                 c = self.config
-                self._llm = load_llm(c.model, c.models_dir, c.n_ctx, c.threads, c.model_sha256,
+                self._llm = load_llm(c.model, c.model_cache, c.n_ctx, c.threads, c.model_sha256,
                                      c.allow_downloads)
             return self._llm
 
-    def ask(self, question: str, k: int | None = None) -> answering.Answer:
+    def ask(self, question: str, k: int | None = None,
+            history: list[tuple[str, str]] | None = None) -> answering.Answer:
         result = None
-        for item in self.stream(question, k):
+        for item in self.stream(question, k, history):
             result = item
         return result
 
-    def stream(self, question: str, k: int | None = None) -> Iterator[str | answering.Answer]:
-        """Yield the draft's text pieces as they are generated, then the verified ``Answer``."""
+    def chat(self, history: list[tuple[str, str]], question: str, k: int | None = None) -> answering.Answer:
+        """Answer a follow-up: ``history`` is [(user question, bot answer), ...], oldest first."""
+        return self.ask(question, k, history)
+
+    def condense(self, history: list[tuple[str, str]] | None, question: str) -> str:
+        """A follow-up ("and who replaced him?") rewritten as a standalone question."""
         question = self._check_question(question)
+        if not history:
+            return question
+        return answering.condense_question(self.llm, history, question)
+
+    def stream(self, question: str, k: int | None = None,
+               history: list[tuple[str, str]] | None = None) -> Iterator[str | answering.Answer]:
+        """Yield the draft's text pieces as they are generated, then the verified ``Answer``.
+
+        With ``history``, the question is first condensed into a standalone one (the
+        ``Answer.question`` field holds what was actually asked).
+        """
+        question = self.condense(history, question)
         t0 = time.perf_counter()
         res = self.retriever.search(question, k or self.config.top_k)
         timings = {"retrieval_s": time.perf_counter() - t0, **res.timings}

@@ -28,6 +28,7 @@ class Config:
     corpus_dir: Path = BUNDLED_CORPUS
     home: Path = field(default_factory=_default_home)
     store_dir: Path | None = None  # default: <home>/store
+    models_dir: Path | None = None  # assembled model presets; default: <home>/models
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 -> server mode
     collection: str = "articles"
     embedder: str = "all-MiniLM-L6-v2"  # packaged name or a sentence-transformers folder
@@ -47,8 +48,8 @@ class Config:
         return self.store_dir if self.store_dir is not None else self.home / "store"
 
     @property
-    def models_dir(self) -> Path:
-        return self.home / "models"
+    def model_cache(self) -> Path:
+        return self.models_dir if self.models_dir is not None else self.home / "models"
 
     @property
     def store_mode(self) -> str:
