@@ -8,10 +8,9 @@ which is then split further, so the embedder never truncates a chunk.
 Every chunk keeps ``doc.text[start:end] == chunk.text`` and an id derived from the document id,
 the span and the text: re-chunking an unchanged document yields the same ids.
 
-Worked example (max_tokens=6): "One two. Three four five. Six." ->
-  ["One two.", "Three four five.", "Six."] would be merged greedily into
-  ["One two. Three four five.", "Six."]? No: "One two. Three four five." is 7 tokens (> 6), so
-  the chunks are ["One two.", "Three four five. Six."] (spans (0, 8) and (9, 30)).
+Worked example (max_tokens=6): "One two. Three four five. Six." has sentences of 3, 4 and 2
+tokens; "One two. Three four five." would be 7, so the chunks are ["One two.",
+"Three four five. Six."] (6 tokens) with spans (0, 8) and (9, 30).
 """
 from __future__ import annotations
 
@@ -90,17 +89,14 @@ def chunk_document(doc_id: str, text: str, max_tokens: int = 120,
     pieces = []  # (start, end) units no longer than max_tokens
     for s, e in sentence_spans(text):
         pieces.extend(_split_long(text, s, e, max_tokens, fits))
-    chunks, cur_s, cur_e, cur_tokens = [], None, None, 0
+    chunks, cur_s, cur_e = [], None, None
     for s, e in pieces:
-        n = count_tokens(text[s:e])
-        if cur_s is not None and (cur_tokens + n + 1 > max_tokens
+        if cur_s is not None and (count_tokens(text[cur_s:e]) > max_tokens
                                   or (fits and not fits(text[cur_s:e]))):
             chunks.append((cur_s, cur_e))
             cur_s = None
         if cur_s is None:
-            cur_s, cur_tokens = s, n
-        else:
-            cur_tokens += n + 1
+            cur_s = s
         cur_e = e
     if cur_s is not None:
         chunks.append((cur_s, cur_e))

@@ -1,0 +1,136 @@
+"""Incremental ingestion against real Chroma (embedded, in tmp_path) and the real embedder."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rag.errors import RagError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _snapshot(bot):
+    got = bot.store.chunks.get(include=["metadatas"])
+    return sorted(zip(got["ids"], (m["doc_id"] for m in got["metadatas"])))
+
+
+def test_add_update_delete(make_bot, corpus_copy):
+    bot = make_bot(corpus_copy)
+    rep = bot.ingest()
+    assert len(rep.added) == 5 and rep.chunks_embedded == bot.store.count() > 0
+    before = _snapshot(bot)
+
+    again = bot.ingest()
+    assert again.chunks_embedded == 0 and len(again.unchanged) == 5 and not again.added
+
+    # edit one article: exactly its chunks are replaced
+    f = corpus_copy / "003_f9e897daee002606.txt"
+    f.write_text(f.read_text() + "\nAlibaba also said the Zorblax benchmark improved by 42 percent.\n")
+    rep = bot.ingest()
+    assert rep.updated == ["003_f9e897daee002606"] and not rep.added
+    after = _snapshot(bot)
+    others = lambda snap: [x for x in snap if x[1] != "003_f9e897daee002606"]
+    assert others(after) == others(before)
+    assert {i for i, d in after if d == "003_f9e897daee002606"} != {i for i, d in before if d == "003_f9e897daee002606"}
+    assert bot.search("Zorblax benchmark", 1)[0].doc_id == "003_f9e897daee002606"
+    assert bot.stats()["chunks"] == len(after)
+
+    # delete the file: its chunks and record go, and keyword search no longer finds it
+    f.unlink()
+    rep = bot.ingest()
+    assert rep.removed == ["003_f9e897daee002606"]
+    assert all(d != "003_f9e897daee002606" for _, d in _snapshot(bot))
+    assert "003_f9e897daee002606" not in bot.stats()["per_document"]
+    assert bot.store.keyword_index().query("Zorblax", 5) == []
+
+
+def test_second_ingest_does_not_load_the_model(tmp_path, corpus_copy):
+    env = {**os.environ, "RAG_STORE_DIR": str(tmp_path / "s"), "RAG_CORPUS_DIR": str(corpus_copy)}
+    first = subprocess.run([sys.executable, "-m", "rag.cli", "ingest"], env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run([sys.executable, "-m", "rag.cli", "ingest"], env=env, capture_output=True, text=True)
+    assert "embedded 0 chunks" in second.stdout and "embedding model loaded: no" in second.stdout
+    assert "sentence_transformers" not in second.stderr
+
+
+def test_bad_inputs_leave_the_store_intact(make_bot, corpus_copy, tmp_path):
+    bot = make_bot(corpus_copy)
+    bot.ingest()
+    before = _snapshot(bot)
+    with pytest.raises(RagError, match="no such file or folder"):
+        bot.ingest([tmp_path / "missing"])
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.txt").write_bytes(b"")
+    (bad / "bin.txt").write_bytes(bytes(range(256)) * 4)
+    (bad / "latin.txt").write_bytes("perché già".encode("latin-1"))
+    (bad / "x.docx").write_bytes(b"PK\x03\x04")
+    rep = bot.ingest([bad])
+    assert len(rep.errors) == 4 and not rep.added and not rep.removed
+    assert _snapshot(bot) == before
+    # a corrupted file replacing a good one: reported, and the good version stays searchable
+    (corpus_copy / "001_23c006e8ca80271d.txt").write_bytes(b"garbage \xc3\x28 bytes \xa0\xa1")
+    rep = bot.ingest()
+    assert rep.errors and not rep.removed and _snapshot(bot) == before
+
+
+def test_corrupt_store_is_a_clear_error(tmp_path, embedder):
+    from rag.store import Store
+
+    d = tmp_path / "store"
+    Store(path=d)
+    (d / "chroma.sqlite3").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(RagError, match="corrupt"):
+        Store(path=d).count()
+
+
+def _synthetic_corpus(folder: Path, n: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    base = (ROOT / "corpus" / "001_23c006e8ca80271d.txt").read_text().split("\n")
+    for i in range(n):
+        lines = base[i % len(base):] + base[: i % len(base)]
+        (folder / f"syn_{i:03d}.txt").write_text(f"Synthetic article {i}.\n" + "\n".join(lines))
+
+
+def test_kill_and_resume(tmp_path):
+    corpus = tmp_path / "corpus"
+    _synthetic_corpus(corpus, 60)
+    env = {**os.environ, "RAG_STORE_DIR": str(tmp_path / "s"), "RAG_CORPUS_DIR": str(corpus)}
+    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest", "--progress"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # wait until the first batches are being written, then kill without warning
+    deadline = time.time() + 240
+    seen = ""
+    while time.time() < deadline:
+        ch = proc.stderr.read(1)
+        if not ch and proc.poll() is not None:
+            break
+        seen += ch
+        m = re.findall(r"embedding:.*?\| (\d+)/(\d+) ", seen[-300:])
+        if m and 0 < int(m[-1][0]) < int(m[-1][1]):
+            break  # some batches are written, others are not
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "ingestion finished before it could be killed"
+
+    resumed = subprocess.run([sys.executable, "-m", "rag.cli", "ingest"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    from rag.bot import Bot
+    from rag.config import Config
+    from rag.chunking import chunk_document
+    from rag.corpus import load_folder_or_files
+
+    bot = Bot.from_config(Config(store_dir=tmp_path / "s", corpus_dir=corpus))
+    expected = {c.id for d in load_folder_or_files([corpus]).documents
+                for c in chunk_document(d.id, d.text, bot.config.chunk_tokens, fits=bot.embedder.fits)}
+    got = bot.store.chunks.get(include=[])["ids"]
+    assert len(got) == len(set(got)) and set(got) == expected  # no duplicates, no orphans
+    assert all(r.state == "done" for r in bot.store.documents().values())
+    assert set(bot.store.keyword_index().ids) == expected
+    third = subprocess.run([sys.executable, "-m", "rag.cli", "ingest"], env=env, capture_output=True, text=True)
+    assert "embedded 0 chunks" in third.stdout
