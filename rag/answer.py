@@ -27,18 +27,10 @@ REFUSAL_TEXT = "The sources do not contain the answer to this question."
 REFUSAL_TOKEN = "NOT IN SOURCES"
 
 SYSTEM_PROMPT = (
-    "You answer questions about news articles using ONLY the numbered passages the user gives.\n"
-    "Rules:\n"
-    "- Write 1 to 3 short sentences. Copy names, numbers and dates exactly as the passages write them.\n"
-    "- End every sentence with the number of the passage that supports it, like [2].\n"
-    "- If a passage calls a claim a rumour or unconfirmed, say so.\n"
-    f"- If the passages do not answer the question, reply only: {REFUSAL_TOKEN}\n"
-    "- Answer in the language of the question.\n\n"
-    "Example:\n"
-    "Passages:\n[1] The bridge opened on 4 May 2021 after two years of work.\n"
-    "[2] The mayor, Ana Ruiz, called it a milestone.\n"
-    "Question: When did the bridge open?\n"
-    "Answer: The bridge opened on 4 May 2021 [1]."
+    "You answer questions about news articles. Use only the passages the user gives.\n"
+    "Answer in one or two sentences that reuse the exact words of the passage, and put the "
+    "passage number in square brackets after each sentence, like this: ... [2].\n"
+    "If a passage calls a claim a rumour or unconfirmed, say so."
 )
 
 
@@ -92,12 +84,11 @@ class Answer:
 
 
 def format_passage(n: int, p: Passage) -> str:
-    head = p.title + (f", {p.date}" if p.date else "")
-    return f"[{n}] ({head}) {' '.join(p.text.split())}"
+    return f"Passage [{n}]: {' '.join(p.text.split())}"
 
 
 def build_messages(question: str, passages: list[Passage]) -> list[dict]:
-    body = "Passages:\n" + "\n".join(format_passage(i + 1, p) for i, p in enumerate(passages))
+    body = "\n\n".join(format_passage(i + 1, p) for i, p in enumerate(passages))
     return [{"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": f"{body}\n\nQuestion: {question}\nAnswer:"}]
 
@@ -115,6 +106,17 @@ def condense_question(llm, history: list[tuple[str, str]], question: str) -> str
                 {"role": "user", "content": f"Conversation:\n{turns}\n\nLast question: {question}\n"
                                             "Rewritten question:"}]
     out = llm.complete(messages, max_tokens=64).text.strip().split("\n")[0].strip().strip('"')
+    return out if 3 <= len(out) <= 500 else question
+
+
+TRANSLATE_PROMPT = ("Translate the user's question into English. Keep names and numbers. "
+                    "Reply with the English question only.")
+
+
+def translate_question(llm, question: str) -> str:
+    """English version of a question in another language, for retrieval and checks."""
+    messages = [{"role": "system", "content": TRANSLATE_PROMPT}, {"role": "user", "content": question}]
+    out = llm.complete(messages, max_tokens=80).text.strip().split("\n")[0].strip().strip('"')
     return out if 3 <= len(out) <= 500 else question
 
 
@@ -233,7 +235,8 @@ def render_text(sentences: list[Sentence]) -> str:
 
 
 def finish(question: str, draft: str, passages: list[Passage], question_lang: str,
-           gen_stats: dict, timings: dict, dropped: int, model_id: str) -> Answer:
+           gen_stats: dict, timings: dict, dropped: int, model_id: str,
+           english_question: str | None = None) -> Answer:
     def same_language(p: Passage) -> bool:
         return not question_lang or not p.language or p.language == question_lang or question_lang == "und"
 
@@ -244,7 +247,8 @@ def finish(question: str, draft: str, passages: list[Passage], question_lang: st
         reason = "the model found no answer in the passages"
     elif not sentences:
         reason = "no sentence of the draft answer is supported by the passages"
-    elif not answers_question(question, sentences, passages, same_language):
+    elif not answers_question(english_question or question, sentences, passages,
+                              same_language if not english_question else (lambda p: True)):
         reason = "the supported sentences do not address the question's subject"
     timings = {**timings, "verify_s": time.perf_counter() - t0}
     tokens = {"prompt": gen_stats.get("prompt_tokens", 0), "completion": gen_stats.get("completion_tokens", 0)}

@@ -119,10 +119,17 @@ class Bot:
         """
         question = self.condense(history, question)
         t0 = time.perf_counter()
-        res = self.retriever.search(question, k or self.config.top_k)
-        timings = {"retrieval_s": time.perf_counter() - t0, **res.timings}
+        lang = _question_language(question)
+        english = None
+        if lang not in ("en", "und"):
+            english = answering.translate_question(self.llm, question)
+        timings = {"translate_s": time.perf_counter() - t0}
+        t1 = time.perf_counter()
+        res = self.retriever.search(question, k or self.config.top_k,
+                                    extra_queries=[english] if english else None)
+        timings.update(retrieval_s=time.perf_counter() - t1, **res.timings)
         passages = res.passages
-        reason = answering.evidence_gate(question, passages)
+        reason = answering.evidence_gate(english or question, passages)
         llm = self.llm
         if reason:
             yield answering.refusal(question, passages, reason, timings, llm.model_id)
@@ -135,8 +142,8 @@ class Bot:
             pieces.append(piece)
             yield piece
         timings.update(prompt_s=stats.get("prompt_s", 0.0), generation_s=stats.get("generate_s", 0.0))
-        yield answering.finish(question, "".join(pieces), kept, _question_language(question),
-                               stats, timings, dropped, llm.model_id)
+        yield answering.finish(question, "".join(pieces), kept, lang, stats, timings, dropped,
+                               llm.model_id, english_question=english)
 
     def _check_question(self, question: str) -> str:
         q = " ".join((question or "").split())

@@ -32,14 +32,31 @@ MONTHS = {"january", "february", "march", "april", "may", "june", "july", "augus
           "september", "october", "november", "december"}
 
 
+_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "«": '"', "»": '"'})
+
+
 def normalize(text: str) -> str:
     """NFKC, case-folded, whitespace collapsed, citation markers removed (eval-format.md)."""
     text = _MARKER.sub("", unicodedata.normalize("NFKC", text))
     return " ".join(text.casefold().split())
 
 
+def _plain(text: str) -> str:
+    """For comparing a sentence with a passage: curly quotes straightened as well."""
+    return normalize(text).translate(_QUOTES)
+
+
+MONTH_NUMBERS = {m: str(i + 1) for i, m in enumerate(
+    "january february march april may june july august september october november december".split())}
+MONTH_NUMBERS.update({m: str(i + 1) for i, m in enumerate(
+    "gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre novembre dicembre".split())})
+
+
 def numbers(text: str) -> set[str]:
-    return {n.replace(",", "") for n in _NUM.findall(text)}
+    """Numbers, plus the number of any month named (so "September 13" matches "9月13日")."""
+    out = {n.replace(",", "") for n in _NUM.findall(text)}
+    out.update(MONTH_NUMBERS[w] for w in re.findall(r"[^\W\d_]+", text.casefold()) if w in MONTH_NUMBERS)
+    return out
 
 
 def names(text: str) -> set[str]:
@@ -58,7 +75,8 @@ def names(text: str) -> set[str]:
 
 
 def content_words(text: str) -> set[str]:
-    return {w.casefold() for w in _WORD.findall(text) if len(w) > 3 and w.casefold() not in STOPWORDS}
+    words = (w.casefold().translate(_QUOTES) for w in _WORD.findall(text))
+    return {w for w in words if len(w) > 3 and w not in STOPWORDS}
 
 
 def _stem(w: str) -> str:
@@ -78,10 +96,10 @@ class Support:
 
 def support(sentence: str, passage: str, same_language: bool = True) -> Support:
     sentence = _MARKER.sub("", sentence)
-    p_norm = normalize(passage)
+    p_norm = _plain(passage)
     p_nums = numbers(passage)
     missing = [n for n in numbers(sentence) if n not in p_nums]
-    missing += [w for w in names(sentence) if w not in p_norm]
+    missing += [w for w in names(sentence) if w.translate(_QUOTES) not in p_norm]
     words = {_stem(w) for w in content_words(sentence)}
     p_words = {_stem(w) for w in content_words(passage)}
     overlap = len(words & p_words) / len(words) if words else 1.0

@@ -1,0 +1,111 @@
+"""Cited answers: grounding helpers on hand-worked cases, then the real default model end to end."""
+import shutil
+
+import pytest
+
+from rag import grounding
+from rag.answer import fit_context, verify
+from rag.errors import RagError
+from rag.retrieve import Passage
+
+
+def _p(n, text, lang="en"):
+    return Passage(rank=n, chunk_id=f"d{n}:x", doc_id=f"d{n}", text=text, start=0, end=len(text),
+                   score=0.1, dense_score=0.5, keyword_score=None, title=f"T{n}", language=lang)
+
+
+def test_split_sentences_keeps_markers_with_their_sentence():
+    assert grounding.split_sentences("A is B. [1] C is D [2].") == ["A is B [1].", "C is D [2]."]
+    assert grounding.markers("It opened [1, 3][2].") == [1, 3, 2]
+
+
+def test_support_needs_names_numbers_and_words():
+    p = "Alibaba said Tongyi Qianwen will be available to the public starting on September 13th."
+    assert grounding.support("Tongyi Qianwen became available to the public on September 13.", p).supported
+    assert not grounding.support("Tongyi Qianwen became available to the public on September 14.", p).supported
+    assert not grounding.support("Sam Altman made it available to the public.", p).supported
+
+
+def test_verify_removes_bad_markers_and_moves_citations():
+    passages = [_p(1, "Baidu and Tencent received approval."),
+                _p(2, "The model opens to the public on September 13th, Alibaba said.")]
+    kept, flagged = verify("It opens to the public on September 13 [1][7]. Sam Altman runs OpenAI [2].",
+                           "q", passages, lambda p: True)
+    assert [(s.citations, s.supported) for s in kept] == [([2], True)]
+    assert flagged == ["Sam Altman runs OpenAI."]
+
+
+# -- the real default model ----------------------------------------------------------------
+def test_acceptance_date_question(qa_bot):
+    a = qa_bot.ask("From what date was Tongyi Qianwen available to the public and to enterprises "
+                   "throughout China?")
+    assert not a.refused
+    assert "September 13" in a.text
+    cited = [c for c in a.citations if c.doc_id == "001_23c006e8ca80271d"]
+    assert cited and any("September 13" in c.quote for c in cited)
+    c = cited[0]
+    doc = qa_bot.store.document_text(c.doc_id)
+    assert doc[c.quote_start:c.quote_end] == c.quote and doc[c.start:c.end] in a.passages[c.number - 1].text
+    assert a.timings["prompt_s"] > 0 and a.tokens["prompt"] > 0 and a.model == "qwen2.5-coder-0.5b"
+
+
+def test_acceptance_refuses_unknown_fact(qa_bot):
+    a = qa_bot.ask("Who is the CEO of OpenAI?")
+    assert a.refused and not a.citations and a.refusal_reason
+
+
+def test_stream_yields_text_then_answer(qa_bot):
+    items = list(qa_bot.stream("Which organizations agreed to train their own LLMs on Tongyi Qianwen?"))
+    assert all(isinstance(i, str) for i in items[:-1]) and len(items) > 2
+    final = items[-1]
+    assert final.draft == "".join(items[:-1])
+    assert not final.refused and "DingTalk" in final.text
+
+
+def test_context_budget_drops_lowest_ranked(qa_bot, default_llm):
+    passages = qa_bot.search("What did Alibaba announce?", 6)
+    budget = default_llm.n_ctx - 450  # leaves room for the instructions and about two passages
+    messages, kept, dropped, n = fit_context(default_llm, "What did Alibaba announce?", passages, budget)
+    assert dropped > 0 and kept == passages[:len(kept)]
+    assert n + budget <= default_llm.n_ctx
+
+
+@pytest.mark.parametrize("q,msg", [("", "empty"), ("   \n ", "empty"), ("why? " * 400, "limit")])
+def test_bad_questions(qa_bot, q, msg):
+    with pytest.raises(RagError, match=msg):
+        qa_bot.ask(q)
+
+
+def test_tampered_model_is_refused(tmp_path, shared_models_dir, default_llm):
+    from rag.models import PRESETS, assemble_preset, resolve
+
+    preset = PRESETS["qwen2.5-coder-0.5b"]
+    good = assemble_preset(preset, shared_models_dir)
+    bad = tmp_path / "tampered.gguf"
+    shutil.copyfile(good, bad)
+    with open(bad, "r+b") as f:
+        f.seek(1_000_000)
+        b = f.read(1)
+        f.seek(1_000_000)
+        f.write(bytes([b[0] ^ 0xFF]))
+    with pytest.raises(RagError, match="fails its checksum"):
+        resolve(str(bad), tmp_path, sha256=preset.sha256)
+    # a tampered file in the preset cache is refused too, never loaded
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shutil.copyfile(bad, cache / "qwen2.5-coder-0.5b.gguf")
+    with pytest.raises(RagError, match="fails its checksum"):
+        resolve("qwen2.5-coder-0.5b", cache)
+
+
+def test_unknown_and_offline_model_specs(tmp_path):
+    from rag.models import resolve
+
+    with pytest.raises(RagError, match="does not exist"):
+        resolve(str(tmp_path / "none.gguf"), tmp_path)
+    with pytest.raises(RagError, match="downloads are off"):
+        resolve("hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf", tmp_path)
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(RagError, match="not a GGUF"):
+        resolve(str(junk), tmp_path)

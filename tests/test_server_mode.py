@@ -1,0 +1,80 @@
+"""The same store code against a real `chroma run` server on 127.0.0.1."""
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def chroma_server(tmp_path):
+    port = _free_port()
+    chroma = Path(sys.executable).parent / "chroma"
+    assert chroma.exists(), "the chroma CLI is installed with chromadb"
+    proc = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "server-data"),
+                             "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url + "/api/v2/heartbeat", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("chroma server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_ingest_search_update_against_server(chroma_server, tmp_path, embedder):
+    from rag.bot import Bot
+    from rag.config import Config
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(ROOT / "corpus", corpus)
+    cfg = Config(corpus_dir=corpus, home=tmp_path / "home", chroma_url=chroma_server)
+    bot = Bot.from_config(cfg)
+    bot.embedder = embedder
+    bot.retriever.embedder = embedder
+    rep = bot.ingest()
+    assert len(rep.added) == 5
+    stats = bot.stats()
+    assert stats["mode"] == "server" and stats["store"] == chroma_server
+    assert stats["chunks"] == rep.chunks_embedded > 0
+    top = bot.search("When did Tongyi Qianwen open to the public?", 3)[0]
+    assert top.doc_id == "001_23c006e8ca80271d"
+    assert bot.ingest().chunks_embedded == 0
+
+    # a second client with an empty local keyword folder rebuilds BM25 from the server once
+    cfg2 = cfg.replace(home=tmp_path / "other-home")
+    bot2 = Bot.from_config(cfg2)
+    assert bot2.store.keyword_index().query("DingTalk OPPO Zhejiang", 3)
+    (corpus / "004_d8b5d23c2dad080a.txt").unlink()
+    assert bot.ingest().removed == ["004_d8b5d23c2dad080a"]
+    assert "004_d8b5d23c2dad080a" not in bot2.stats()["per_document"]
+    # bot2's keyword index notices the server's new generation and rebuilds
+    assert all(c.split(":")[0] != "004_d8b5d23c2dad080a" for c in bot2.store.keyword_index().ids)
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path):
+    from rag.config import Config
+    from rag.bot import Bot
+    from rag.errors import RagError
+
+    with pytest.raises(RagError, match="cannot reach the Chroma server"):
+        Bot.from_config(Config(home=tmp_path, chroma_url=f"http://127.0.0.1:{_free_port()}"))
