@@ -81,6 +81,15 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process, all threads (user + system): less sensitive than wall time
+    to other jobs on the machine, though spinning thread pools still inflate it."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -180,6 +189,7 @@ def run_measured(cmd: list[str], env: dict | None = None, cwd: Path | None = Non
         out.seek(0)
         err.seek(0)
         return {"wall_s": wall, "peak_rss_mb": ru.ru_maxrss / 1000.0, "rc": p.returncode,
+                "cpu_s": ru.ru_utime + ru.ru_stime,
                 "stdout": out.read().decode("utf-8", "replace")[-2000:],
                 "stderr": err.read().decode("utf-8", "replace")[-2000:]}
 
@@ -265,7 +275,7 @@ def bench_ingest(ctx: dict) -> dict:
         chunks = [c for d in docs for c in chunk_document(d.id, d.text, base.chunk_tokens, fits=emb.fits)]
         t2 = time.perf_counter()
         texts = [c.text for c in chunks]
-        ours_first, ours_second, raw = [], [], []
+        ours_first, ours_second, raw, ours_cpu, raw_cpu = [], [], [], [], []
         vectors = None
         for r in range(repeats):
             for side in (("ours", "raw") if r % 2 == 0 else ("raw", "ours")):
@@ -273,21 +283,23 @@ def bench_ingest(ctx: dict) -> dict:
                     store_dir = tmp / f"ingest-{name}-{r}"
                     cfg = base.replace(corpus_dir=folder, store_dir=store_dir)
                     bot = Bot(cfg, Store(path=store_dir, collection=cfg.collection), emb)
-                    a = time.perf_counter()
+                    a, ca = time.perf_counter(), cpu_s()
                     rep = bot.ingest()
-                    b = time.perf_counter()
+                    b, cb = time.perf_counter(), cpu_s()
                     rep2 = bot.ingest()
                     c = time.perf_counter()
                     assert rep.chunks_embedded == len(texts), (rep.chunks_embedded, len(texts))
                     assert rep2.chunks_embedded == 0 and len(rep2.unchanged) == len(docs)
                     ours_first.append(b - a)
                     ours_second.append(c - b)
+                    ours_cpu.append(cb - ca)
                     del bot
                 else:
-                    a = time.perf_counter()
+                    a, ca = time.perf_counter(), cpu_s()
                     vectors = emb.model.encode(texts, batch_size=emb.batch_size, normalize_embeddings=True,
                                                convert_to_numpy=True, show_progress_bar=False)
                     raw.append(time.perf_counter() - a)
+                    raw_cpu.append(cpu_s() - ca)
                 log(f"  {name} r{r} {side}: {(ours_first if side == 'ours' else raw)[-1]:.2f}s")
         # where the time goes: the same steps one by one, raw Chroma writes, keyword index
         store_dir = tmp / f"ingest-{name}-parts"
@@ -307,6 +319,9 @@ def bench_ingest(ctx: dict) -> dict:
             "raw_encode_s": summary(raw),
             "ours_chunks_per_s": n / median(ours_first), "raw_chunks_per_s": n / median(raw),
             "ratio_ours_over_raw": ratio(median(ours_first), median(raw)),
+            "ratio_paired": [o / r for o, r in zip(ours_first, raw)],
+            "ours_cpu_s": summary(ours_cpu), "raw_cpu_s": summary(raw_cpu),
+            "ratio_cpu_ours_over_raw": ratio(median(ours_cpu), median(raw_cpu)),
             "ratio_unchanged_over_first": median([s / f for s, f in zip(ours_second, ours_first)]),
             "parts_s": {"load_clean_detect": t1 - t0, "chunk_with_fits": t2 - t1,
                         "encode_raw_median": median(raw), "chroma_upsert": b - a,
@@ -326,7 +341,7 @@ def bench_ingest(ctx: dict) -> dict:
 def bench_ingest_process(ctx: dict) -> dict:
     """`rag ingest` as a user runs it: a fresh store, then the same command again."""
     p, tmp = ctx["p"], ctx["tmp"]
-    firsts, seconds, notes = [], [], []
+    firsts, seconds, notes, cpu1, cpu2 = [], [], [], [], []
     for r in range(p["process_repeats"]):
         env = {**os.environ, "RAG_STORE_DIR": str(tmp / f"proc-store-{r}"),
                "RAG_CORPUS_DIR": str(PROJECT_DIR / "corpus")}
@@ -336,12 +351,16 @@ def bench_ingest_process(ctx: dict) -> dict:
             return {"error": f"rag ingest failed: {a['stderr'][-500:]} {b['stderr'][-500:]}"}
         firsts.append(a["wall_s"])
         seconds.append(b["wall_s"])
+        cpu1.append(a["cpu_s"])
+        cpu2.append(b["cpu_s"])
         notes.append(b["stdout"].strip().splitlines()[-1] if b["stdout"].strip() else "")
         log(f"  rag ingest r{r}: first {a['wall_s']:.2f}s, second {b['wall_s']:.2f}s")
     floor = run_measured([sys.executable, "-c", "import chromadb"], cwd=PROJECT_DIR)
     bare = run_measured([sys.executable, "-c", "pass"], cwd=PROJECT_DIR)
     return {"first_s": summary(firsts), "second_s": summary(seconds),
             "ratio_second_over_first": ratio(median(seconds), median(firsts)),
+            "first_cpu_s": summary(cpu1), "second_cpu_s": summary(cpu2),
+            "ratio_cpu_second_over_first": ratio(median(cpu2), median(cpu1)),
             "second_run_says": notes[-1] if notes else "",
             "floor_python_import_chromadb_s": floor["wall_s"], "floor_python_bare_s": bare["wall_s"]}
 
@@ -497,7 +516,8 @@ def bench_retrieval(ctx: dict) -> dict:
 
     p, base = ctx["p"], ctx["base"]
     qs, qvecs, embed_times = question_vectors(ctx)
-    out: dict = {"queries": len(qs), "k": base.top_k, "question_embedding_s": summary(embed_times),
+    embed_all: list[float] = []
+    out: dict = {"queries": len(qs), "k": base.top_k,
                  "vectors": "seeded Gaussian 384-d, L2-normalised (no cluster structure)", "sizes": {}}
     for n in p["sizes"]:
         folder, info = retrieval_store(n, ctx["sentences"])
@@ -518,13 +538,23 @@ def bench_retrieval(ctx: dict) -> dict:
                 breakdown[key].append(t[key])
 
         ops["fused"] = fused_recorded
+        emb = ctx["embedder"]
+        ops["embed_question"] = lambda q: emb.encode([q])
         times = interleaved(ops, qs)
+        embed_all.extend(times.pop("embed_question"))
+        missing = [c for c, _ in kw.query(qs[0], n_results)][:12]
+        micro = interleaved({"store.generation": lambda q: store.generation(),
+                             "store.documents_cached": lambda q: store.documents(),
+                             "store.keyword_index_cached": lambda q: store.keyword_index(),
+                             "store.get_chunks_12": lambda q: store.get_chunks(missing),
+                             "store.count": lambda q: store.count()}, qs)
         for key in breakdown:  # keep only the timed (non-warm-up) calls
             breakdown[key] = breakdown[key][-len(qs):]
         res = {"store_open_s": b - a, "keyword_index_load_s": c - b, "n_results": n_results,
                "build": info.get("build", {}),
                **{name: summary(ts) for name, ts in times.items()},
-               "fused_breakdown_p50": {k_: median(v) for k_, v in breakdown.items()}}
+               "fused_breakdown_p50": {k_: median(v) for k_, v in breakdown.items()},
+               "store_calls_p50": {k_: median(v) for k_, v in micro.items()}}
         res["ratio_fused_over_raw_p50"] = ratio(res["fused"]["p50"], res["raw_chroma"]["p50"])
         res["ratio_dense_over_raw_p50"] = ratio(res["dense"]["p50"], res["raw_chroma"]["p50"])
         res["floor_raw_plus_keyword_p50"] = res["raw_chroma"]["p50"] + res["keyword"]["p50"]
@@ -533,6 +563,7 @@ def bench_retrieval(ctx: dict) -> dict:
             f"keyword {res['keyword']['p50'] * 1e3:.1f}, fused {res['fused']['p50'] * 1e3:.1f}")
         del store, kw, ops, retr
         gc.collect()
+    out["question_embedding_s"] = summary(embed_all)
     return out
 
 
@@ -659,6 +690,7 @@ def bench_answer(ctx: dict, preset: str, n_questions: int) -> dict:
     for i, (q, (prompt, stops)) in enumerate(zip(questions, prompts)):
         row = {"question": q}
         for side in (("ours", "raw") if i % 2 == 0 else ("raw", "ours")):
+            c0 = cpu_s()
             if side == "ours":
                 t0 = time.perf_counter()
                 first, final = None, None
@@ -674,7 +706,7 @@ def bench_answer(ctx: dict, preset: str, n_questions: int) -> dict:
                                "generation_s": tm.get("generation_s"), "retrieval_s": tm.get("retrieval_s"),
                                "verify_s": tm.get("verify_s"), "prompt_tokens": tok.get("prompt"),
                                "completion_tokens": tok.get("completion"), "refused": final.refused,
-                               "answer": final.text[:200], "draft": final.draft}
+                               "answer": final.text[:200], "draft": final.draft, "cpu_s": cpu_s() - c0}
             else:
                 t0 = time.perf_counter()
                 first, pieces = None, []
@@ -691,7 +723,8 @@ def bench_answer(ctx: dict, preset: str, n_questions: int) -> dict:
                 row["raw"] = {"total_s": t1 - t0, "ttft_s": first - t0, "generation_s": t1 - first,
                               "prompt_tokens": len(raw.tokenize(prompt.encode("utf-8"), add_bos=False,
                                                                 special=True)),
-                              "completion_tokens": llm.count_tokens(text) if text else 0, "draft": text}
+                              "completion_tokens": llm.count_tokens(text) if text else 0, "draft": text,
+                              "cpu_s": cpu_s() - c0}
         o, r = row["ours"], row["raw"]
         row["same_prompt_tokens"] = o["prompt_tokens"] == r["prompt_tokens"]
         row["same_draft"] = o["draft"] == r["draft"]
@@ -721,6 +754,7 @@ def bench_answer(ctx: dict, preset: str, n_questions: int) -> dict:
            "ours_retrieval_s_p50": median(col("ours", "retrieval_s")),
            "ours_verify_s_p50": median(col("ours", "verify_s")),
            "ratio_total_p50": median([r["ratio_total"] for r in rows]),
+           "ratio_cpu": ratio(median(col("ours", "cpu_s")), median(col("raw", "cpu_s"))),
            "ratio_of_medians": ratio(median(col("ours", "total_s")), median(col("raw", "total_s"))),
            "first_question": {"ours_ttft_s": rows[0]["ours"]["ttft_s"], "raw_ttft_s": rows[0]["raw"]["ttft_s"],
                               "prompt_tokens": rows[0]["ours"]["prompt_tokens"]},

@@ -65,7 +65,7 @@ def names(text: str) -> set[str]:
     for s, e in sentence_spans(text):
         sent = text[s:e]
         for i, m in enumerate(_WORD.finditer(sent)):
-            w = m.group().strip("'’-")
+            w = re.sub(r"['’]s$", "", m.group()).strip("'’-")  # "Alibaba's" -> "alibaba"
             if len(w) < 2:
                 continue
             if (i > 0 and w[0].isupper()) or (len(w) > 1 and w.isupper()):

@@ -1,0 +1,314 @@
+"""Question file -> metrics and report, exactly as ``shared/docs/eval-format.md`` defines them.
+
+Reads any JSON Lines file in that format (a bad line is reported with its number and skipped),
+asks every question with one loaded ``Bot``, scores each answer, and writes ``summary.json``,
+``results.jsonl``, ``report.md`` and a self-contained ``report.html``. The grounding judge for
+``supported_sentence_rate`` is ``grounding.support`` (deterministic: names, numbers and content
+words of a sentence must occur in the passages it cites). This module never changes answers.
+"""
+from __future__ import annotations
+
+import html
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from . import grounding
+
+METRICS = ["answer_correctness", "refusal_recall", "refusal_precision", "false_refusal_rate",
+           "citation_precision", "citation_recall", "supported_sentence_rate",
+           "retrieval_recall_at_k", "mrr", "truthfulness"]
+REQUIRED = {"id": str, "category": str, "language": str, "answerable": bool, "question": str,
+            "key_facts": list, "gold_sources": list}
+
+
+def read_questions(path: Path) -> tuple[list[dict], list[str]]:
+    questions, problems, seen = [], [], set()
+    for n, line in enumerate(Path(path).read_text("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            q = json.loads(line)
+            for k, t in REQUIRED.items():
+                if not isinstance(q.get(k), t):
+                    raise ValueError(f"field {k!r} missing or not a {t.__name__}")
+            if q["id"] in seen:
+                raise ValueError(f"duplicate id {q['id']!r}")
+        except (json.JSONDecodeError, ValueError) as e:
+            problems.append(f"line {n}: {e}; skipped")
+            continue
+        seen.add(q["id"])
+        questions.append(q)
+    return questions, problems
+
+
+def fact_match(group: list[str], answer_norm: str) -> bool:
+    return any(grounding.normalize(alt) in answer_norm for alt in group)
+
+
+def score(q: dict, a) -> dict:
+    """Per-question scores; a metric that does not apply to the question is absent."""
+    s: dict = {}
+    refused = bool(a.refused)
+    norm = grounding.normalize(a.text)
+    cited_docs = []
+    for c in a.citations:
+        if c.doc_id not in cited_docs:
+            cited_docs.append(c.doc_id)
+    retrieved = [p.doc_id for p in a.passages]
+    # folded near-duplicates count as retrieved too: the passage stands for both documents
+    retrieved_sets = [{p.doc_id, *(d["doc_id"] for d in p.duplicates)} for p in a.passages]
+    if q["answerable"]:
+        correct = (not refused) and all(fact_match(g, norm) for g in q["key_facts"])
+        s["answer_correctness"] = float(correct)
+        s["false_refusal_rate"] = float(refused)
+        groups = q["gold_sources"]
+        if not refused and cited_docs:
+            gold = {d for g in groups for d in g}
+            s["citation_precision"] = sum(d in gold for d in cited_docs) / len(cited_docs)
+        s["citation_recall"] = (sum(any(d in cited_docs for d in g) for g in groups) / len(groups)
+                                if groups and not refused and cited_docs else 0.0)
+        if not refused:
+            s["supported_sentence_rate"] = supported_rate(a)
+        s["retrieval_recall_at_k"] = (sum(any(any(d in rs for rs in retrieved_sets) for d in g) for g in groups)
+                                      / len(groups)) if groups else 0.0
+        gold = {d for g in groups for d in g}
+        s["mrr"] = next((1.0 / (i + 1) for i, rs in enumerate(retrieved_sets) if rs & gold), 0.0)
+        s["truthfulness"] = 1.0 if correct else (0.0 if refused else -1.0)
+    else:
+        s["refusal_recall"] = float(refused)
+        s["truthfulness"] = 1.0 if refused else -1.0
+    s["_refused"] = refused
+    s["_answerable"] = q["answerable"]
+    s["_cited_docs"] = cited_docs
+    s["_retrieved"] = retrieved
+    return s
+
+
+def supported_rate(a) -> float:
+    """Answer sentences that the passages they cite support / answer sentences."""
+    sents = grounding.split_sentences(a.text)
+    if not sents:
+        return 0.0
+    by_num = {i + 1: p for i, p in enumerate(a.passages)}
+    ok = 0
+    for s in sents:
+        nums = [n for n in grounding.markers(s) if n in by_num]
+        plain = grounding.strip_markers(s)
+        if nums and any(_judge(plain, by_num[n]) for n in nums):
+            ok += 1
+    return ok / len(sents)
+
+
+def _judge(sentence: str, passage) -> bool:
+    """The rules judge; names and numbers alone decide when the languages differ."""
+    from .corpus import detect_language
+
+    lang = "zh" if any("\u4e00" <= c <= "\u9fff" for c in sentence) else detect_language(sentence)
+    same = lang in ("und", passage.language) or not passage.language
+    return grounding.support(sentence, passage.text, same_language=same).supported
+
+
+def aggregate(rows: list[dict]) -> dict:
+    out = {}
+    for m in METRICS:
+        vals = [r["scores"][m] for r in rows if m in r["scores"]]
+        out[m] = round(statistics.fmean(vals), 4) if vals else None
+    refused = [r for r in rows if r["scores"]["_refused"]]
+    unans_refused = [r for r in refused if not r["scores"]["_answerable"]]
+    out["refusal_precision"] = round(len(unans_refused) / len(refused), 4) if refused else None
+    lat = sorted(r["latency_s"] for r in rows)
+    out["latency_p50_s"] = round(_pct(lat, 50), 3) if lat else None
+    out["latency_p90_s"] = round(_pct(lat, 90), 3) if lat else None
+    out["n_questions"] = len(rows)
+    return out
+
+
+def _pct(sorted_vals: list[float], p: float) -> float:
+    if len(sorted_vals) == 1:
+        return sorted_vals[0]
+    k = (len(sorted_vals) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(sorted_vals) - 1)
+    return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (k - lo)
+
+
+def bootstrap(rows: list[dict], n: int = 1000, seed: int = 0) -> dict:
+    """95% intervals of each metric over question resamples."""
+    rng = random.Random(seed)
+    samples = {m: [] for m in METRICS}
+    for _ in range(n):
+        res = aggregate([rows[rng.randrange(len(rows))] for _ in rows])
+        for m in METRICS:
+            if res[m] is not None:
+                samples[m].append(res[m])
+    return {m: [round(_pct(sorted(v), 2.5), 4), round(_pct(sorted(v), 97.5), 4)] if v else None
+            for m, v in samples.items()}
+
+
+def run_eval(args, config) -> int:
+    from tqdm import tqdm
+
+    from .bot import Bot
+
+    questions, problems = read_questions(args.questions)
+    for p in problems:
+        print(f"{args.questions}: {p}", file=sys.stderr)
+    if args.limit:
+        questions = questions[: args.limit]
+    if not questions:
+        print("no valid questions", file=sys.stderr)
+        return 2
+    bot = Bot.from_config(config)
+    if bot.store.count() == 0:
+        bot.ingest()
+    bot.llm  # loaded once, before the clock starts
+    k = args.k or config.top_k
+    rows = []
+    t_start = time.perf_counter()
+    for q in tqdm(questions, desc="eval", unit="q", file=sys.stderr):
+        t0 = time.perf_counter()
+        a = bot.ask(q["question"], k)
+        latency = time.perf_counter() - t0
+        s = score(q, a)
+        rows.append({"id": q["id"], "category": q["category"], "language": q["language"],
+                     "answerable": q["answerable"], "question": q["question"],
+                     "reference_answer": q.get("reference_answer", ""), "answer": a.text,
+                     "refused": a.refused, "refusal_reason": a.refusal_reason, "draft": a.draft,
+                     "flagged": a.flagged, "citations": [c.to_dict() for c in a.citations],
+                     "retrieved": [{"chunk_id": p.chunk_id, "doc_id": p.doc_id, "score": p.score,
+                                    "dense_score": p.dense_score, "text": p.text} for p in a.passages],
+                     "scores": s, "latency_s": round(latency, 3), "timings": a.timings,
+                     "tokens": a.tokens})
+    wall = time.perf_counter() - t_start
+    summary = aggregate(rows)
+    summary.update(model=bot.llm.model_id, embedder=bot.embedder.name, top_k=k,
+                   questions_file=str(args.questions), skipped_lines=problems,
+                   wall_seconds=round(wall, 1), judge="rules")
+    summary["by_category"] = {c: aggregate([r for r in rows if r["category"] == c])
+                              for c in sorted({r["category"] for r in rows})}
+    summary["ci95"] = bootstrap(rows)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    with open(out / "results.jsonl", "w") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    (out / "report.md").write_text(report_md(summary, rows))
+    (out / "report.html").write_text(report_html(summary, rows))
+    print(table(summary))
+    print(f"wrote {out}/summary.json, results.jsonl, report.md, report.html ({wall:.0f}s)")
+    status = 0
+    if args.compare:
+        print(compare(summary, json.loads(Path(args.compare).read_text())))
+    if args.baseline:
+        failures = check_baseline(summary, json.loads(Path(args.baseline).read_text()))
+        for f in failures:
+            print("REGRESSION: " + f, file=sys.stderr)
+        status = 1 if failures else 0
+    return status
+
+
+def table(summary: dict) -> str:
+    cats = list(summary["by_category"])
+    head = "| metric | all | " + " | ".join(cats) + " |"
+    lines = [head, "|" + "---|" * (len(cats) + 2)]
+    for m in METRICS + ["latency_p50_s", "latency_p90_s", "n_questions"]:
+        vals = [summary.get(m)] + [summary["by_category"][c].get(m) for c in cats]
+        lines.append(f"| {m} | " + " | ".join("-" if v is None else f"{v:g}" for v in vals) + " |")
+    return "\n".join(lines)
+
+
+def compare(new: dict, old: dict) -> str:
+    lines = ["| metric | new | old | diff | new 95% CI |", "|---|---|---|---|---|"]
+    for m in METRICS:
+        a, b = new.get(m), old.get(m)
+        d = f"{a - b:+.3f}" if a is not None and b is not None else "-"
+        ci = new.get("ci95", {}).get(m)
+        lines.append(f"| {m} | {a} | {b} | {d} | {ci} |")
+    return "\n".join(lines)
+
+
+def check_baseline(summary: dict, baseline: dict) -> list[str]:
+    """Metrics that fell below baseline minus its committed noise margin."""
+    out = []
+    for m, spec in baseline["metrics"].items():
+        v = summary.get(m)
+        if v is None:
+            continue
+        lower_is_better = m == "false_refusal_rate"
+        if lower_is_better and v > spec["value"] + spec["margin"]:
+            out.append(f"{m} = {v} > {spec['value']} + {spec['margin']}")
+        if not lower_is_better and v < spec["value"] - spec["margin"]:
+            out.append(f"{m} = {v} < {spec['value']} - {spec['margin']}")
+    return out
+
+
+def _worst(rows: list[dict], n: int = 10) -> list[dict]:
+    return sorted(rows, key=lambda r: (r["scores"]["truthfulness"], r["scores"].get("answer_correctness", 1)))[:n]
+
+
+def report_md(summary: dict, rows: list[dict]) -> str:
+    parts = [f"# Evaluation report\n\nmodel `{summary['model']}`, embedder `{summary['embedder']}`, "
+             f"top_k {summary['top_k']}, {summary['n_questions']} questions, {summary['wall_seconds']} s\n",
+             table(summary), "\n## 95% bootstrap intervals\n"]
+    parts += [f"- {m}: {summary[m]} {summary['ci95'].get(m)}" for m in METRICS]
+    parts.append("\n## Ten worst answers\n")
+    for r in _worst(rows):
+        parts.append(f"### {r['id']} ({r['category']}, {r['language']})\n\n**Q:** {r['question']}\n\n"
+                     f"**A:** {r['answer']}\n\n**Reference:** {r['reference_answer']}\n\n"
+                     f"refused={r['refused']} ({r['refusal_reason']}); scores: "
+                     + ", ".join(f"{k}={v}" for k, v in r["scores"].items() if not k.startswith("_")) + "\n")
+        for c in r["citations"]:
+            parts.append(f"- cited [{c['number']}] {c['doc_id']}: \"{c['quote']}\"")
+        parts.append("- retrieved: " + ", ".join(f"{x['doc_id']} ({x['score']})" for x in r["retrieved"]) + "\n")
+    return "\n".join(parts) + "\n"
+
+
+def report_html(summary: dict, rows: list[dict]) -> str:
+    e = html.escape
+    cats = list(summary["by_category"])
+    chart_metrics = ["answer_correctness", "citation_recall", "supported_sentence_rate",
+                     "refusal_recall", "retrieval_recall_at_k"]
+    colors = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2"]
+    bw, gap, h = 14, 24, 160
+    width = len(cats) * (len(chart_metrics) * bw + gap) + 40
+    svg = [f'<svg width="{width}" height="{h + 60}" xmlns="http://www.w3.org/2000/svg">']
+    for ci, c in enumerate(cats):
+        x0 = 30 + ci * (len(chart_metrics) * bw + gap)
+        for mi, m in enumerate(chart_metrics):
+            v = summary["by_category"][c].get(m)
+            if v is None:
+                continue
+            bh = max(0.0, v) * h
+            svg.append(f'<rect x="{x0 + mi * bw}" y="{h - bh + 10}" width="{bw - 2}" height="{bh}" '
+                       f'fill="{colors[mi]}"><title>{e(c)} {m}: {v}</title></rect>')
+        svg.append(f'<text x="{x0}" y="{h + 28}" font-size="11">{e(c)}</text>')
+    for mi, m in enumerate(chart_metrics):
+        svg.append(f'<rect x="{30 + mi * 170}" y="{h + 40}" width="10" height="10" fill="{colors[mi]}"/>'
+                   f'<text x="{44 + mi * 170}" y="{h + 49}" font-size="11">{m}</text>')
+    svg.append("</svg>")
+    rows_html = []
+    for m in METRICS + ["latency_p50_s", "latency_p90_s", "n_questions"]:
+        vals = [summary.get(m)] + [summary["by_category"][c].get(m) for c in cats]
+        ci = summary["ci95"].get(m)
+        rows_html.append(f"<tr><th>{m}</th>" + "".join(f"<td>{'-' if v is None else v}</td>" for v in vals)
+                         + f"<td>{e(str(ci or ''))}</td></tr>")
+    worst = []
+    for r in _worst(rows):
+        cites = "".join(f"<li>[{c['number']}] {e(c['doc_id'])}: <q>{e(c['quote'])}</q></li>" for c in r["citations"])
+        retr = "".join(f"<li>{e(x['doc_id'])} ({x['score']}): {e(x['text'][:300])}</li>" for x in r["retrieved"])
+        worst.append(f"<section><h3>{e(r['id'])} ({e(r['category'])})</h3><p><b>Q:</b> {e(r['question'])}</p>"
+                     f"<p><b>A:</b> {e(r['answer'])}</p><p><b>Reference:</b> {e(r['reference_answer'])}</p>"
+                     f"<p>refused={r['refused']} {e(r['refusal_reason'])}</p><p>Citations:</p><ul>{cites}</ul>"
+                     f"<details><summary>Retrieved passages</summary><ul>{retr}</ul></details></section>")
+    return ("<!doctype html><meta charset='utf-8'><title>rag eval report</title>"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{border:1px solid #ccc;"
+            "padding:3px 6px}table{border-collapse:collapse}</style>"
+            f"<h1>Evaluation report</h1><p>model {e(summary['model'])}, embedder {e(summary['embedder'])}, "
+            f"top_k {summary['top_k']}, {summary['n_questions']} questions, {summary['wall_seconds']} s</p>"
+            "<table><tr><th>metric</th><th>all</th>" + "".join(f"<th>{e(c)}</th>" for c in cats)
+            + "<th>95% CI (all)</th></tr>" + "".join(rows_html) + "</table><h2>Metrics per category</h2>"
+            + "".join(svg) + "<h2>Ten worst answers</h2>" + "".join(worst))
