@@ -33,13 +33,11 @@ UI_USER = "rag"
 
 def ui_settings(env=None) -> dict:
     """The UI's own settings: port and optional password (RAG_PORT, RAG_UI_PASSWORD)."""
-    env = os.environ if env is None else env
-    raw = env.get("RAG_PORT") or "7860"
     try:
-        port = int(raw)
-    except ValueError:
-        raise RagError(f"RAG_PORT={raw!r} is not a port number") from None
-    return {"port": port, "password": env.get("RAG_UI_PASSWORD") or None}
+        cfg = Config.from_env(env)
+    except ValueError as e:
+        raise RagError(str(e)) from None
+    return {"port": cfg.port, "password": cfg.ui_password}
 
 
 class BotPool:
@@ -75,8 +73,7 @@ class BotPool:
     def preload(self) -> None:
         """Load the embedder and the model now, so the first question does not wait for them."""
         try:
-            self.base.embedder.encode(["warm-up"])
-            self.base.llm
+            self.base.warm_up()
             log.info("model %s loaded", self.base.config.model)
         except RagError as e:
             log.warning("the model could not be loaded yet: %s", e)
@@ -93,7 +90,7 @@ def _doc_text_reader(bot: Bot):
     def read(doc_id: str) -> str | None:
         if doc_id not in cache:
             try:
-                cache[doc_id] = bot.store.document_text(doc_id)
+                cache[doc_id] = bot.document_text(doc_id)
             except RagError:
                 cache[doc_id] = None
         return cache[doc_id]

@@ -63,6 +63,15 @@ class Bot:
             self.store.keyword_index()
             return n
 
+    def document_text(self, doc_id: str) -> str:
+        """The cleaned text of a stored document (citation spans index into it)."""
+        return self.store.document_text(doc_id)
+
+    def warm_up(self) -> None:
+        """Load the embedder and the LLM now, so the first question does not wait for them."""
+        self.embedder.encode(["warm-up"])
+        self.llm
+
     def search(self, question: str, k: int | None = None) -> list[Passage]:
         question = self._check_question(question)
         return self.retriever.search(question, k or self.config.top_k).passages
@@ -77,7 +86,8 @@ class Bot:
                                      "title": r.metadata.get("title", ""),
                                      "date": r.metadata.get("date", ""),
                                      "language": r.metadata.get("language", ""),
-                                     "state": r.state}
+                                     "state": r.state,
+                                     "source_path": r.metadata.get("source_path", "")}
                                  for d, r in sorted(docs.items())}}
 
     # -- answering ------------------------------------------------------------------------

@@ -42,6 +42,8 @@ class Config:
     max_question_chars: int = 1000
     max_upload_bytes: int = 2_000_000
     allow_downloads: bool = False  # hf: model specs only download when this is true
+    port: int = 7860  # chat UI
+    ui_password: str | None = None  # chat UI login (user "rag") when set
 
     @property
     def store_path(self) -> Path:
