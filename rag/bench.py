@@ -64,6 +64,7 @@ def log(msg: str) -> None:
 def summary(xs: list[float]) -> dict:
     import numpy as np
 
+    xs = [x for x in xs if x is not None]
     if not xs:
         return {"n": 0}
     a = np.asarray(xs, dtype=float)
@@ -74,6 +75,7 @@ def summary(xs: list[float]) -> dict:
 def median(xs: list[float]) -> float | None:
     import statistics
 
+    xs = [x for x in xs if x is not None]
     return float(statistics.median(xs)) if xs else None
 
 
@@ -88,6 +90,62 @@ def cpu_s() -> float:
 
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
+
+
+class Contention:
+    """How many cores other processes used while we measured (from /proc/stat minus our own CPU).
+
+    The machine is shared: a llama.cpp or torch job of someone else's on the 2 cores slows our
+    2-thread pools far more than 2x (threads wait for each other at every barrier). Each timed
+    measurement records ``foreign_cores``; ``wait_quiet`` waits (within a budget) for a calm moment.
+    """
+
+    HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def __init__(self, wait_budget_s: float):
+        self.wait_budget_s = wait_budget_s
+        self.waited_s = 0.0
+        self.pids: set[int] = set()  # our own helper processes (e.g. the Chroma server)
+
+    def _busy(self) -> float:
+        try:
+            f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        except OSError:
+            return 0.0
+        user, nice, system, idle, iowait, irq, softirq, steal = (f + [0] * 8)[:8]
+        return (user + nice + system + irq + softirq + steal) / self.HZ
+
+    def _ours(self) -> float:
+        total = cpu_s()
+        for pid in list(self.pids):
+            try:
+                st = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(st[11]) + int(st[12])) / self.HZ
+            except (OSError, IndexError, ValueError):
+                self.pids.discard(pid)
+        return total
+
+    def snapshot(self) -> tuple[float, float, float]:
+        return time.perf_counter(), self._busy(), self._ours()
+
+    def foreign(self, snap) -> float:
+        t, busy, ours = snap
+        t2, busy2, ours2 = self.snapshot()
+        wall = max(t2 - t, 1e-6)
+        return max(0.0, round(((busy2 - busy) - (ours2 - ours)) / wall, 2))
+
+    def wait_quiet(self, threshold: float = 0.3, max_wait: float = 30.0) -> float:
+        """Wait until other processes use less than ``threshold`` cores (0.5 s samples)."""
+        t0 = time.perf_counter()
+        while True:
+            snap = self.snapshot()
+            time.sleep(0.5)
+            load = self.foreign(snap)
+            waited = time.perf_counter() - t0
+            if load < threshold or waited >= max_wait or self.waited_s + waited >= self.wait_budget_s:
+                self.waited_s += waited
+                return load
+            time.sleep(1.5)
 
 
 def loadavg() -> list[float]:
@@ -170,28 +228,42 @@ def proc_status(pid: int) -> dict:
 
 def run_measured(cmd: list[str], env: dict | None = None, cwd: Path | None = None,
                  timeout: float = 900) -> dict:
-    """Run a process to completion: wall seconds, peak RSS (MB, from wait4), exit code, output."""
-    t0 = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        deadline = time.time() + timeout
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.time() > deadline:
-                p.kill()
-                pid, status, ru = os.wait4(p.pid, 0)
-                break
-            time.sleep(0.02)
+    """Run a process to completion: wall seconds, peak RSS (MB), CPU seconds, exit code, output.
+
+    The peak comes from GNU time (``/usr/bin/time -f %M``): the rusage that ``wait4`` gives
+    for a child of *this* process is useless here, because Linux carries the parent's
+    high-water RSS across the (v)fork + exec into the child's ``ru_maxrss`` (it read exactly the
+    benchmark's own 2.2 GB for two different children). Without GNU time, /proc VmHWM is polled.
+    """
+    gnu_time = Path("/usr/bin/time")
+    with tempfile.TemporaryDirectory() as d:
+        tf = Path(d) / "time.txt"
+        full = ([str(gnu_time), "-f", "%M %U %S", "-o", str(tf)] + cmd) if gnu_time.exists() else cmd
+        hwm = 0.0
+        t0 = time.perf_counter()
+        with open(Path(d) / "out", "wb") as out, open(Path(d) / "err", "wb") as err:
+            p = subprocess.Popen(full, env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+            deadline = time.time() + timeout
+            while p.poll() is None:
+                if not gnu_time.exists():
+                    hwm = max(hwm, proc_status(p.pid).get("VmHWM", 0.0))
+                if time.time() > deadline:
+                    p.kill()
+                    p.wait()
+                    break
+                time.sleep(0.02)
         wall = time.perf_counter() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return {"wall_s": wall, "peak_rss_mb": ru.ru_maxrss / 1000.0, "rc": p.returncode,
-                "cpu_s": ru.ru_utime + ru.ru_stime,
-                "stdout": out.read().decode("utf-8", "replace")[-2000:],
-                "stderr": err.read().decode("utf-8", "replace")[-2000:]}
+        cpu = None
+        if tf.exists():
+            try:
+                last = tf.read_text().strip().splitlines()[-1].split()
+                hwm, cpu = int(last[0]) / 1000.0, float(last[1]) + float(last[2])
+            except (ValueError, IndexError):
+                pass
+        return {"wall_s": wall, "peak_rss_mb": hwm, "rc": p.returncode, "cpu_s": cpu,
+                "peak_from": "GNU time %M" if gnu_time.exists() else "polled /proc VmHWM",
+                "stdout": (Path(d) / "out").read_text("utf-8", "replace")[-2000:],
+                "stderr": (Path(d) / "err").read_text("utf-8", "replace")[-2000:]}
 
 
 def rag_command() -> list[str]:
@@ -276,9 +348,13 @@ def bench_ingest(ctx: dict) -> dict:
         t2 = time.perf_counter()
         texts = [c.text for c in chunks]
         ours_first, ours_second, raw, ours_cpu, raw_cpu = [], [], [], [], []
+        foreign = {"ours": [], "raw": []}
+        cont = ctx["cont"]
         vectors = None
         for r in range(repeats):
             for side in (("ours", "raw") if r % 2 == 0 else ("raw", "ours")):
+                cont.wait_quiet()
+                snap = cont.snapshot()
                 if side == "ours":
                     store_dir = tmp / f"ingest-{name}-{r}"
                     cfg = base.replace(corpus_dir=folder, store_dir=store_dir)
@@ -300,7 +376,9 @@ def bench_ingest(ctx: dict) -> dict:
                                                convert_to_numpy=True, show_progress_bar=False)
                     raw.append(time.perf_counter() - a)
                     raw_cpu.append(cpu_s() - ca)
-                log(f"  {name} r{r} {side}: {(ours_first if side == 'ours' else raw)[-1]:.2f}s")
+                foreign[side].append(cont.foreign(snap))
+                log(f"  {name} r{r} {side}: {(ours_first if side == 'ours' else raw)[-1]:.2f}s "
+                    f"(other processes: {foreign[side][-1]:.2f} cores)")
         # where the time goes: the same steps one by one, raw Chroma writes, keyword index
         store_dir = tmp / f"ingest-{name}-parts"
         st = Store(path=store_dir)
@@ -322,6 +400,7 @@ def bench_ingest(ctx: dict) -> dict:
             "ratio_paired": [o / r for o, r in zip(ours_first, raw)],
             "ours_cpu_s": summary(ours_cpu), "raw_cpu_s": summary(raw_cpu),
             "ratio_cpu_ours_over_raw": ratio(median(ours_cpu), median(raw_cpu)),
+            "foreign_cores": foreign,
             "ratio_unchanged_over_first": median([s / f for s, f in zip(ours_second, ours_first)]),
             "parts_s": {"load_clean_detect": t1 - t0, "chunk_with_fits": t2 - t1,
                         "encode_raw_median": median(raw), "chroma_upsert": b - a,
@@ -341,12 +420,18 @@ def bench_ingest(ctx: dict) -> dict:
 def bench_ingest_process(ctx: dict) -> dict:
     """`rag ingest` as a user runs it: a fresh store, then the same command again."""
     p, tmp = ctx["p"], ctx["tmp"]
-    firsts, seconds, notes, cpu1, cpu2 = [], [], [], [], []
+    firsts, seconds, notes, cpu1, cpu2, foreign = [], [], [], [], [], []
     for r in range(p["process_repeats"]):
         env = {**os.environ, "RAG_STORE_DIR": str(tmp / f"proc-store-{r}"),
                "RAG_CORPUS_DIR": str(PROJECT_DIR / "corpus")}
+        ctx["cont"].wait_quiet()
+        snap = ctx["cont"].snapshot()
         a = run_measured(rag_command() + ["ingest"], env=env, cwd=PROJECT_DIR)
+        fa = ctx["cont"].foreign(snap)
+        ctx["cont"].wait_quiet()
+        snap = ctx["cont"].snapshot()
         b = run_measured(rag_command() + ["ingest"], env=env, cwd=PROJECT_DIR)
+        foreign.append((fa, ctx["cont"].foreign(snap)))
         if a["rc"] or b["rc"]:
             return {"error": f"rag ingest failed: {a['stderr'][-500:]} {b['stderr'][-500:]}"}
         firsts.append(a["wall_s"])
@@ -360,7 +445,7 @@ def bench_ingest_process(ctx: dict) -> dict:
     return {"first_s": summary(firsts), "second_s": summary(seconds),
             "ratio_second_over_first": ratio(median(seconds), median(firsts)),
             "first_cpu_s": summary(cpu1), "second_cpu_s": summary(cpu2),
-            "ratio_cpu_second_over_first": ratio(median(cpu2), median(cpu1)),
+            "ratio_cpu_second_over_first": ratio(median(cpu2), median(cpu1)), "foreign_cores": foreign,
             "second_run_says": notes[-1] if notes else "",
             "floor_python_import_chromadb_s": floor["wall_s"], "floor_python_bare_s": bare["wall_s"]}
 
@@ -540,7 +625,10 @@ def bench_retrieval(ctx: dict) -> dict:
         ops["fused"] = fused_recorded
         emb = ctx["embedder"]
         ops["embed_question"] = lambda q: emb.encode([q])
+        ctx["cont"].wait_quiet()
+        snap = ctx["cont"].snapshot()
         times = interleaved(ops, qs)
+        foreign = ctx["cont"].foreign(snap)
         embed_all.extend(times.pop("embed_question"))
         missing = [c for c, _ in kw.query(qs[0], n_results)][:12]
         micro = interleaved({"store.generation": lambda q: store.generation(),
@@ -554,7 +642,7 @@ def bench_retrieval(ctx: dict) -> dict:
                "build": info.get("build", {}),
                **{name: summary(ts) for name, ts in times.items()},
                "fused_breakdown_p50": {k_: median(v) for k_, v in breakdown.items()},
-               "store_calls_p50": {k_: median(v) for k_, v in micro.items()}}
+               "store_calls_p50": {k_: median(v) for k_, v in micro.items()}, "foreign_cores": foreign}
         res["ratio_fused_over_raw_p50"] = ratio(res["fused"]["p50"], res["raw_chroma"]["p50"])
         res["ratio_dense_over_raw_p50"] = ratio(res["dense"]["p50"], res["raw_chroma"]["p50"])
         res["floor_raw_plus_keyword_p50"] = res["raw_chroma"]["p50"] + res["keyword"]["p50"]
@@ -585,6 +673,7 @@ def bench_server(ctx: dict) -> dict:
     logf = open(tmp / "chroma-server.log", "wb")
     proc = subprocess.Popen([str(chroma), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
                             stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    ctx["cont"].pids.add(proc.pid)
     try:
         url = f"http://127.0.0.1:{port}"
         if not wait_http(url + "/api/v2/heartbeat", 120, proc):
@@ -613,8 +702,11 @@ def bench_server(ctx: dict) -> dict:
         ops = {"embedded_raw": e_ops["raw_chroma"], "server_raw": s_ops["raw_chroma"],
                "embedded_dense": e_ops["dense"], "server_dense": s_ops["dense"],
                "embedded_fused": e_ops["fused"], "server_fused": s_ops["fused"]}
+        ctx["cont"].wait_quiet()
+        snap = ctx["cont"].snapshot()
         times = interleaved(ops, qs)
-        res = {"chunks": n, "copy_s": copy_s, **{k: summary(v) for k, v in times.items()}}
+        res = {"chunks": n, "copy_s": copy_s, **{k: summary(v) for k, v in times.items()},
+               "foreign_cores": ctx["cont"].foreign(snap)}
         for what in ("raw", "dense", "fused"):
             res[f"ratio_server_over_embedded_{what}_p50"] = ratio(res[f"server_{what}"]["p50"],
                                                                  res[f"embedded_{what}"]["p50"])
@@ -690,6 +782,8 @@ def bench_answer(ctx: dict, preset: str, n_questions: int) -> dict:
     for i, (q, (prompt, stops)) in enumerate(zip(questions, prompts)):
         row = {"question": q}
         for side in (("ours", "raw") if i % 2 == 0 else ("raw", "ours")):
+            ctx["cont"].wait_quiet()
+            snap = ctx["cont"].snapshot()
             c0 = cpu_s()
             if side == "ours":
                 t0 = time.perf_counter()
@@ -706,7 +800,8 @@ def bench_answer(ctx: dict, preset: str, n_questions: int) -> dict:
                                "generation_s": tm.get("generation_s"), "retrieval_s": tm.get("retrieval_s"),
                                "verify_s": tm.get("verify_s"), "prompt_tokens": tok.get("prompt"),
                                "completion_tokens": tok.get("completion"), "refused": final.refused,
-                               "answer": final.text[:200], "draft": final.draft, "cpu_s": cpu_s() - c0}
+                               "answer": final.text[:200], "draft": final.draft, "cpu_s": cpu_s() - c0,
+                               "foreign_cores": ctx["cont"].foreign(snap)}
             else:
                 t0 = time.perf_counter()
                 first, pieces = None, []
@@ -724,7 +819,7 @@ def bench_answer(ctx: dict, preset: str, n_questions: int) -> dict:
                               "prompt_tokens": len(raw.tokenize(prompt.encode("utf-8"), add_bos=False,
                                                                 special=True)),
                               "completion_tokens": llm.count_tokens(text) if text else 0, "draft": text,
-                              "cpu_s": cpu_s() - c0}
+                              "cpu_s": cpu_s() - c0, "foreign_cores": ctx["cont"].foreign(snap)}
         o, r = row["ours"], row["raw"]
         row["same_prompt_tokens"] = o["prompt_tokens"] == r["prompt_tokens"]
         row["same_draft"] = o["draft"] == r["draft"]
@@ -734,7 +829,8 @@ def bench_answer(ctx: dict, preset: str, n_questions: int) -> dict:
             side["gen_tok_per_s"] = (side["completion_tokens"] / side["generation_s"]
                                      if side["generation_s"] else None)
         log(f"  q{i + 1}: ours {o['total_s']:.2f}s (ttft {o['ttft_s']:.2f}), raw {r['total_s']:.2f}s "
-            f"(ttft {r['ttft_s']:.2f}); {o['prompt_tokens']} prompt + {o['completion_tokens']} answer tokens")
+            f"(ttft {r['ttft_s']:.2f}); {o['prompt_tokens']} prompt + {o['completion_tokens']} answer tokens; "
+            f"other processes {o['foreign_cores']:.2f}/{r['foreign_cores']:.2f} cores")
         rows.append(row)
 
     def col(side, key, rows_=rows):
@@ -760,6 +856,8 @@ def bench_answer(ctx: dict, preset: str, n_questions: int) -> dict:
                               "prompt_tokens": rows[0]["ours"]["prompt_tokens"]},
            "later_questions": {"ours_ttft_s_p50": median(col("ours", "ttft_s", later)),
                                "raw_ttft_s_p50": median(col("raw", "ttft_s", later))},
+           "foreign_cores_max": max(max(r["ours"]["foreign_cores"], r["raw"]["foreign_cores"]) for r in rows),
+           "foreign_cores_p50": median([r[s_]["foreign_cores"] for r in rows for s_ in ("ours", "raw")]),
            "identical_prompts": sum(r["same_prompt_tokens"] for r in rows),
            "identical_drafts": sum(r["same_draft"] for r in rows),
            "rows": [{**r, "ours": {k: v for k, v in r["ours"].items() if k != "draft"},
@@ -823,16 +921,21 @@ def bench_peer(ctx: dict, bot) -> dict:
     for i, q in enumerate(questions):
         row = {"question": q}
         for side in (("ours", "theirs") if i % 2 == 0 else ("theirs", "ours")):
+            ctx["cont"].wait_quiet()
+            snap = ctx["cont"].snapshot()
             t0 = time.perf_counter()
             if side == "ours":
                 ans = bot.ask(q)
                 row["ours"] = {"s": time.perf_counter() - t0, "refused": ans.refused,
-                               "llm_called": bool(ans.tokens.get("prompt")), "answer": ans.text[:200]}
+                               "llm_called": bool(ans.tokens.get("prompt")), "answer": ans.text[:200],
+                               "prompt_tokens": ans.tokens.get("prompt"), "completion_tokens": ans.tokens.get("completion")}
             else:
                 resp = engine.query(q)
                 row["theirs"] = {"s": time.perf_counter() - t0, "answer": str(resp)[:200],
                                  "sources": len(resp.source_nodes)}
-        log(f"  q{i + 1}: ours {row['ours']['s']:.2f}s, theirs {row['theirs']['s']:.2f}s")
+            row[side]["foreign_cores"] = ctx["cont"].foreign(snap)
+        log(f"  q{i + 1}: ours {row['ours']['s']:.2f}s, theirs {row['theirs']['s']:.2f}s; other processes "
+            f"{row['ours']['foreign_cores']:.2f}/{row['theirs']['foreign_cores']:.2f} cores")
         rows.append(row)
     ours = [r["ours"]["s"] for r in rows]
     theirs = [r["theirs"]["s"] for r in rows]
@@ -840,6 +943,7 @@ def bench_peer(ctx: dict, bot) -> dict:
            "ours_s": summary(ours), "theirs_s": summary(theirs),
            "ratio_ours_over_theirs_p50": ratio(median(ours), median(theirs)),
            "ours_refused": sum(r["ours"]["refused"] for r in rows),
+           "foreign_cores_max": max(max(r["ours"]["foreign_cores"], r["theirs"]["foreign_cores"]) for r in rows),
            "ours_llm_called": sum(r["ours"]["llm_called"] for r in rows),
            "recipe": "SimpleDirectoryReader -> VectorStoreIndex(ChromaVectorStore) -> "
                      "CitationQueryEngine.from_args(index, llm=LlamaCPP) with the engine's defaults "
@@ -877,6 +981,7 @@ def bench_memory(ctx: dict, model_path: str) -> dict:
     log("memory: rag ask")
     ask = run_measured(rag_command() + ["ask", "--quiet", q], env=env, cwd=PROJECT_DIR)
     out: dict = {"rag_ask": {"peak_rss_mb": ask["peak_rss_mb"], "wall_s": ask["wall_s"], "rc": ask["rc"],
+                             "peak_from": ask["peak_from"],
                              "question": q, "stderr_tail": ask["stderr"][-300:] if ask["rc"] else ""}}
     prompt_file = tmp / "floor-prompt.txt"
     prompt_file.write_text(ctx.get("answer_prompt") or q, "utf-8")
@@ -1008,7 +1113,10 @@ def render_markdown(R: dict) -> str:
          "- packages: " + ", ".join(f"{k} {v}" for k, v in mi["versions"].items() if v),
          f"- load average (1/5/15 min) at start {m['loadavg_start']}, at end {m.get('loadavg_end')}: "
          "the machine is shared, other jobs may have competed for the 2 cores; ratios are more "
-         "trustworthy than absolute times.", ""]
+         "trustworthy than absolute times. Each measurement also records how many cores *other* "
+         "processes used meanwhile (`/proc/stat` minus our own CPU; 'other cores' below); before each "
+         f"timed step the run waited up to 30 s for them to drop under 0.3 cores (waited "
+         f"{m.get('waited_for_quiet_s', 0)} s in all).", ""]
     if m.get("notes"):
         L += ["Notes:", ""] + [f"- {n}" for n in m["notes"]] + [""]
     T = R.get("targets") or []
@@ -1023,16 +1131,18 @@ def render_markdown(R: dict) -> str:
               f"`Bot.ingest` into a fresh temporary store (embedder already loaded: "
               f"{ing['embedder_load_s']:.1f} s to load it is not included) vs "
               "`SentenceTransformer.encode` of the same chunk texts (batch 32, normalised).", "",
-              "| corpus | docs | chunks | ours first (p50) | raw encode (p50) | ours / raw | ours chunks/s | raw chunks/s | unchanged re-ingest (p50) | unchanged / first |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "| corpus | docs | chunks | ours first (p50) | raw encode (p50) | ours / raw | ours / raw, CPU s | ours chunks/s | raw chunks/s | unchanged re-ingest (p50) | unchanged / first | other cores (max) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         parts = []
         for name, d in ing.items():
             if not isinstance(d, dict) or "chunks" not in d:
                 continue
+            fc = max(d["foreign_cores"]["ours"] + d["foreign_cores"]["raw"])
             L.append(f"| {name} | {d['documents']} | {d['chunks']} | {d['ours_first_s']['p50']:.2f} s | "
                      f"{d['raw_encode_s']['p50']:.2f} s | {d['ratio_ours_over_raw']:.2f}x | "
+                     f"{fmt_s(d['ratio_cpu_ours_over_raw'], 'x')} | "
                      f"{d['ours_chunks_per_s']:.1f} | {d['raw_chunks_per_s']:.1f} | "
-                     f"{d['ours_unchanged_s']['p50']:.3f} s | {d['ratio_unchanged_over_first'] * 100:.1f}% |")
+                     f"{d['ours_unchanged_s']['p50']:.3f} s | {d['ratio_unchanged_over_first'] * 100:.1f}% | {fc:.2f} |")
             ps = d["parts_s"]
             parts.append(f"| {name} | {ps['load_clean_detect']:.2f} | {ps['chunk_with_fits']:.2f} | "
                          f"{ps['encode_raw_median']:.2f} | {ps['chroma_upsert']:.2f} | {ps['keyword_index_build']:.2f} |")
@@ -1040,7 +1150,7 @@ def render_markdown(R: dict) -> str:
             if ex:
                 L.append(f"| 1,000 articles (**extrapolated**, x{1000 / int(name.split('-')[1]):g}) | 1000 | "
                          f"~{ex['chunks']} | ~{ex['ours_first_s']:.0f} s | ~{ex['raw_encode_s']:.0f} s | "
-                         f"{d['ratio_ours_over_raw']:.2f}x | | | ~{ex['ours_unchanged_s']:.1f} s | |")
+                         f"{d['ratio_ours_over_raw']:.2f}x | | | | ~{ex['ours_unchanged_s']:.1f} s | | |")
         L += ["", "Repeats: " + ", ".join(f"{k}: {v['repeats']}" for k, v in ing.items() if isinstance(v, dict) and "repeats" in v) + " "
               "(ours and raw alternated). Synthetic articles are seeded recombinations of the corpus's English "
               "sentences (~3 KB each, no metadata.json, so language detection runs as for a user's folder).", "",
@@ -1050,9 +1160,10 @@ def render_markdown(R: dict) -> str:
         pr = ing.get("process") or {}
         if "first_s" in pr:
             L += ["`rag ingest` as a process (RAG_STORE_DIR=fresh temp folder, RAG_CORPUS_DIR=corpus), whole-process wall time:", "",
-                  "| first run (p50) | second run, unchanged (p50) | second / first | `python -c 'import chromadb'` | `python -c pass` |",
-                  "| --- | --- | --- | --- | --- |",
+                  "| first run (p50) | second run, unchanged (p50) | second / first | same in CPU s | `python -c 'import chromadb'` | `python -c pass` |",
+                  "| --- | --- | --- | --- | --- | --- |",
                   f"| {pr['first_s']['p50']:.2f} s | {pr['second_s']['p50']:.2f} s | {pr['ratio_second_over_first'] * 100:.1f}% | "
+                  f"{fmt_s(pr['first_cpu_s'].get('p50'), 's')} -> {fmt_s(pr['second_cpu_s'].get('p50'), 's')} | "
                   f"{pr['floor_python_import_chromadb_s']:.2f} s | {pr['floor_python_bare_s']:.2f} s |", "",
                   f"Second run printed: `{pr.get('second_run_says', '')}`", ""]
         elif pr:
@@ -1069,21 +1180,27 @@ def render_markdown(R: dict) -> str:
               "keyword = `KeywordIndex.query`; fused = `Retriever.search` (dense + BM25 + RRF + fold, "
               "question embedding excluded).", "",
               f"Question embedding alone: p50 {qe['p50'] * 1e3:.1f} ms, p95 {qe['p95'] * 1e3:.1f} ms.", "",
-              "| chunks | raw Chroma p50 / p95 | dense p50 / p95 | keyword p50 / p95 | fused p50 / p95 | fused / raw (p50) | dense / raw |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
+              "| chunks | raw Chroma p50 / p95 | dense p50 / p95 | keyword p50 / p95 | fused p50 / p95 | fused / raw (p50) | dense / raw | other cores |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         brk = []
         for n, d in ret["sizes"].items():
             cell = lambda k: f"{d[k]['p50'] * 1e3:.1f} / {d[k]['p95'] * 1e3:.1f} ms"
             L.append(f"| {int(n):,} | {cell('raw_chroma')} | {cell('dense')} | {cell('keyword')} | {cell('fused')} | "
-                     f"{d['ratio_fused_over_raw_p50']:.2f}x | {d['ratio_dense_over_raw_p50']:.2f}x |")
+                     f"{d['ratio_fused_over_raw_p50']:.2f}x | {d['ratio_dense_over_raw_p50']:.2f}x | {d['foreign_cores']:.2f} |")
             b = d["fused_breakdown_p50"]
             bd = d.get("build") or {}
+            sc = d["store_calls_p50"]
             brk.append(f"| {int(n):,} | {b['dense_s'] * 1e3:.1f} | {b['keyword_s'] * 1e3:.1f} | {b['fuse_s'] * 1e3:.1f} | "
+                       f"{sc['store.count'] * 1e3:.1f} | {sc['store.generation'] * 1e3:.1f} | "
+                       f"{sc['store.documents_cached'] * 1e3:.1f} | {sc['store.keyword_index_cached'] * 1e3:.1f} | "
+                       f"{sc['store.get_chunks_12'] * 1e3:.1f} | "
                        f"{d['store_open_s']:.2f} s | {d['keyword_index_load_s']:.2f} s | "
                        f"{bd.get('vectors_per_s', 0):.0f} |")
-        L += ["", "Inside `Retriever.search` (p50 ms of its own timings) and store set-up:", "",
-              "| chunks | dense step | keyword step | fuse + fold step | open store | load keyword index | build: vectors/s added |",
-              "| --- | --- | --- | --- | --- | --- | --- |"] + brk + [""]
+        L += ["", "Where fused time goes: `Retriever.search`'s own step timings, then single `Store` calls it makes "
+              "(p50 ms; `dense_query` calls `count()` first; `documents()` and `keyword_index()` call "
+              "`generation()`, a Chroma read, even when cached), and store set-up:", "",
+              "| chunks | dense step | keyword step | fuse + fold step | count() | generation() | documents() cached | keyword_index() cached | get_chunks(12) | open store | load keyword index | build: vectors/s added |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"] + brk + [""]
     srv = R.get("server")
     if srv:
         if "skipped" in srv:
@@ -1092,7 +1209,8 @@ def render_markdown(R: dict) -> str:
             cell = lambda k: f"{srv[k]['p50'] * 1e3:.1f} / {srv[k]['p95'] * 1e3:.1f} ms"
             L += ["## 3. Chroma server vs embedded", "",
                   f"The {srv['chunks']:,}-chunk store copied into `chroma run --host 127.0.0.1` "
-                  f"({srv['copy_s']:.1f} s to copy), queried interleaved with the embedded copy.", "",
+                  f"({srv['copy_s']:.1f} s to copy), queried interleaved with the embedded copy "
+                  f"(other cores: {srv['foreign_cores']:.2f}, the server's own CPU counted as ours).", "",
                   "| query | embedded p50 / p95 | server p50 / p95 | server / embedded (p50) |",
                   "| --- | --- | --- | --- |"]
             for w in ("raw", "dense", "fused"):
@@ -1116,7 +1234,7 @@ def render_markdown(R: dict) -> str:
               "| | ours p50 / p95 | raw llama.cpp p50 / p95 | ours / raw |", "| --- | --- | --- | --- |",
               f"| total per answer | {a['ours_total_s']['p50']:.2f} / {a['ours_total_s']['p95']:.2f} s | "
               f"{a['raw_total_s']['p50']:.2f} / {a['raw_total_s']['p95']:.2f} s | {a['ratio_of_medians']:.2f}x "
-              f"(per-question median {a['ratio_total_p50']:.2f}x) |",
+              f"(per-question median {a['ratio_total_p50']:.2f}x; CPU s {fmt_s(a.get('ratio_cpu'), 'x')}) |",
               f"| time to first token | {a['ours_ttft_s']['p50']:.2f} / {a['ours_ttft_s']['p95']:.2f} s | "
               f"{a['raw_ttft_s']['p50']:.2f} / {a['raw_ttft_s']['p95']:.2f} s | "
               f"{ratio(a['ours_ttft_s']['p50'], a['raw_ttft_s']['p50']):.2f}x |",
@@ -1127,10 +1245,20 @@ def render_markdown(R: dict) -> str:
               f"{a['first_question']['raw_ttft_s']:.2f} s | |",
               f"| later questions TTFT (p50, system prompt cached) | {fmt_s(a['later_questions']['ours_ttft_s_p50'])} | "
               f"{fmt_s(a['later_questions']['raw_ttft_s_p50'])} | |", "",
+              f"Other processes used {a['foreign_cores_p50']:.2f} cores (p50, max {a['foreign_cores_max']:.2f}) "
+              "while these were measured. "
               f"Prompt {a['prompt_tokens_p50']:.0f} tokens and answer {a['completion_tokens_p50']:.0f} tokens (p50). "
               f"Our extra steps (p50): retrieval incl. question embedding {fmt_s(a['ours_retrieval_s_p50'], 'ms', 1e3, 1)}, "
               f"verification {fmt_s(a['ours_verify_s_p50'], 'ms', 1e3, 1)}. Prompt tokens/s = prompt tokens / "
-              "prompt time (ours: llama.cpp's prompt time; raw: its TTFT), cached prefix tokens included.", ""]
+              "prompt time (ours: llama.cpp's prompt time; raw: its TTFT), cached prefix tokens included.", "",
+              "| question | ours total / TTFT | raw total / TTFT | prompt + answer tokens | other cores ours / raw |",
+              "| --- | --- | --- | --- | --- |"]
+        for r in a["rows"]:
+            o, w = r["ours"], r["raw"]
+            L.append(f"| {r['question'][:70]} | {o['total_s']:.2f} / {o['ttft_s']:.2f} s | {w['total_s']:.2f} / "
+                     f"{w['ttft_s']:.2f} s | {o['prompt_tokens']} + {o['completion_tokens']} | "
+                     f"{o['foreign_cores']:.2f} / {w['foreign_cores']:.2f} |")
+        L.append("")
     peer = R.get("peer")
     if peer:
         L += ["## 5. Peer: stock LlamaIndex recipe", ""]
@@ -1145,13 +1273,19 @@ def render_markdown(R: dict) -> str:
                   f"Ours refused {peer['ours_refused']} of {peer['questions']} (the LLM ran for "
                   f"{peer['ours_llm_called']}); a refusal by the evidence gate costs no generation. "
                   f"LlamaIndex set-up (not in the per-answer time): load {peer['peer_load_llm_and_embedder_s']:.1f} s, "
-                  f"index {peer['peer_index_s']:.1f} s.", ""]
+                  f"index {peer['peer_index_s']:.1f} s. Other processes used up to {peer['foreign_cores_max']:.2f} "
+                  "cores meanwhile.", "",
+                  "| question | ours s | LlamaIndex s | ours refused | other cores ours / theirs |",
+                  "| --- | --- | --- | --- | --- |"]
+            L += [f"| {r['question'][:70]} | {r['ours']['s']:.2f} | {r['theirs']['s']:.2f} | {r['ours']['refused']} | "
+                  f"{r['ours']['foreign_cores']:.2f} / {r['theirs']['foreign_cores']:.2f} |" for r in peer["rows"]]
+            L += [""]
     mem = R.get("memory")
     if mem:
         ra, fl, ui = mem.get("rag_ask", {}), mem.get("floor_raw_libraries", {}), mem.get("ui", {})
         L += ["## 6. Memory", "", "| process | peak RSS | wall time | note |", "| --- | --- | --- | --- |",
               f"| `rag ask` (default model, store ingested) | {ra.get('peak_rss_mb', 0):.0f} MB | {ra.get('wall_s', 0):.1f} s | "
-              f"exit {ra.get('rc')}; peak from wait4 ru_maxrss |",
+              f"exit {ra.get('rc')}; peak from {ra.get('peak_from', '')} |",
               f"| raw libraries, same work (floor) | {fl.get('peak_rss_mb', 0):.0f} MB | {fl.get('wall_s', 0):.1f} s | {fl.get('what', '')} |"]
         if "skipped" in ui:
             L.append(f"| `python app.py` | - | - | skipped: {ui['skipped'][:200]} |")
@@ -1201,6 +1335,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def save():
         R["meta"]["total_s"] = time.perf_counter() - T0
+        R["meta"]["waited_for_quiet_s"] = round(ctx["cont"].waited_s, 1) if ctx else None
         R["meta"]["loadavg_end"] = loadavg()
         R["targets"] = targets(R)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -1208,11 +1343,13 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps(R, indent=1, ensure_ascii=False, default=str) + "\n", "utf-8")
         md.write_text(render_markdown(R) + "\n", "utf-8")
 
+    ctx: dict = {}
     log(f"start ({'quick' if args.quick else 'full'}); scratch {tmp}; results -> {out}")
     emb = Embedder(base.embedder)
     a = time.perf_counter()
     emb.encode(["warm-up"])
     ctx = {"p": p, "base": base, "tmp": tmp, "embedder": emb, "embedder_load_s": time.perf_counter() - a,
+           "cont": Contention(wait_budget_s=30.0 if args.quick else 240.0),
            "sentences": corpus_sentences(PROJECT_DIR / "corpus")}
     bot = None
 
