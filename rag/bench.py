@@ -46,12 +46,18 @@ DIM = 384
 STOPS = ["<|im_end|>", "<|endoftext|>"]
 QWEN_DEFAULT_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 
+# Section budgets (seconds) keep the full run under 30 minutes on a busy machine: a loop
+# stops repeating when its section's budget would be overrun, and says so in the results.
 FULL = dict(synthetic_articles=200, ingest_repeats=2, corpus_repeats=3, process_repeats=2,
             sizes=[1_000, 10_000, 100_000], queries=50, server_size=10_000, answer_questions=5,
-            peer_questions=10, big_questions=3)
+            peer_questions=10, big_questions=3, min_questions=3, min_peer_questions=5,
+            budget_s={"ingest": 420, "retrieval": 240, "server": 90, "answer": 210, "peer": 300,
+                      "memory": 120, "answer_1_5b": 180})
 QUICK = dict(synthetic_articles=20, ingest_repeats=2, corpus_repeats=2, process_repeats=1,
              sizes=[1_000, 10_000], queries=15, server_size=1_000, answer_questions=2,
-             peer_questions=2, big_questions=1)
+             peer_questions=2, big_questions=1, min_questions=1, min_peer_questions=1,
+             budget_s={"ingest": 240, "retrieval": 120, "server": 60, "answer": 120, "peer": 120,
+                       "memory": 120, "answer_1_5b": 120})
 
 T0 = time.perf_counter()
 
@@ -146,6 +152,20 @@ class Contention:
                 self.waited_s += waited
                 return load
             time.sleep(1.5)
+
+
+class Budget:
+    """Seconds left for the current section."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.end = time.perf_counter() + seconds
+
+    def left(self) -> float:
+        return self.end - time.perf_counter()
+
+    def allows(self, estimate_s: float) -> bool:
+        return self.left() >= estimate_s
 
 
 def loadavg() -> list[float]:
@@ -328,7 +348,10 @@ def write_synthetic_folder(folder: Path, n: int, sentences: list[str], seed: int
 # 1. ingestion
 # ==========================================================================================
 def bench_ingest(ctx: dict) -> dict:
+    import hashlib
+
     from .bot import Bot
+    from .ingest import BATCH_CHUNKS, doc_metadata
     from .chunking import chunk_document
     from .corpus import load_folder_or_files
     from .store import Store
@@ -351,7 +374,13 @@ def bench_ingest(ctx: dict) -> dict:
         foreign = {"ours": [], "raw": []}
         cont = ctx["cont"]
         vectors = None
+        done = 0
         for r in range(repeats):
+            reserve = 45.0 * p["process_repeats"] if name != "corpus" else 0.0
+            if r and not ctx["budget"].allows(pair_s * 1.15 + reserve):
+                log(f"  {name}: stopping after {r} repeat(s) (section time budget)")
+                break
+            pair_t0 = time.perf_counter()
             for side in (("ours", "raw") if r % 2 == 0 else ("raw", "ours")):
                 cont.wait_quiet()
                 snap = cont.snapshot()
@@ -379,9 +408,35 @@ def bench_ingest(ctx: dict) -> dict:
                 foreign[side].append(cont.foreign(snap))
                 log(f"  {name} r{r} {side}: {(ours_first if side == 'ours' else raw)[-1]:.2f}s "
                     f"(other processes: {foreign[side][-1]:.2f} cores)")
+            pair_s = time.perf_counter() - pair_t0
+            done += 1
         # where the time goes: the same steps one by one, raw Chroma writes, keyword index
         store_dir = tmp / f"ingest-{name}-parts"
         st = Store(path=store_dir)
+        a = time.perf_counter()
+        for f in sorted(folder.iterdir()):  # the floor of change detection: read and hash each file
+            if f.is_file():
+                hashlib.sha256(f.read_bytes()).hexdigest()
+        read_hash_s = time.perf_counter() - a
+        a = time.perf_counter()
+        for d in docs:  # the per-document registry calls ingest makes (on an empty chunk collection)
+            st.mark_pending(d.id, doc_metadata(d), d.text)
+            st.delete_chunks_of(d.id)
+        for d in docs:
+            st.mark_done(d.id, "bench", doc_metadata(d, 1), d.text)
+        registry_s = time.perf_counter() - a
+        groups, cur = [], []  # encode in ingest's batches (whole documents, >= BATCH_CHUNKS chunks)
+        for d in docs:
+            cur += [c.text for c in chunks if c.doc_id == d.id]
+            if len(cur) >= BATCH_CHUNKS:
+                groups.append(cur)
+                cur = []
+        if cur:
+            groups.append(cur)
+        a = time.perf_counter()
+        for g in groups:
+            emb.encode(g)
+        batched_encode_s = time.perf_counter() - a
         ids = [c.id for c in chunks]
         metas = [{"doc_id": c.doc_id, "start": c.start, "end": c.end, "index": c.index} for c in chunks]
         a = time.perf_counter()
@@ -392,7 +447,7 @@ def bench_ingest(ctx: dict) -> dict:
         c = time.perf_counter()
         n = len(texts)
         res = {
-            "documents": len(docs), "chunks": n, "repeats": repeats,
+            "documents": len(docs), "chunks": n, "repeats": done, "repeats_planned": repeats,
             "ours_first_s": summary(ours_first), "ours_unchanged_s": summary(ours_second),
             "raw_encode_s": summary(raw),
             "ours_chunks_per_s": n / median(ours_first), "raw_chunks_per_s": n / median(raw),
@@ -404,7 +459,9 @@ def bench_ingest(ctx: dict) -> dict:
             "ratio_unchanged_over_first": median([s / f for s, f in zip(ours_second, ours_first)]),
             "parts_s": {"load_clean_detect": t1 - t0, "chunk_with_fits": t2 - t1,
                         "encode_raw_median": median(raw), "chroma_upsert": b - a,
-                        "keyword_index_build": c - b},
+                        "keyword_index_build": c - b, "read_and_hash_files": read_hash_s,
+                        "registry_calls_per_doc": registry_s, "encode_in_ingest_batches": batched_encode_s,
+                        "ingest_batches": len(groups)},
         }
         if name.startswith("synthetic"):
             k = 1000 / p["synthetic_articles"]
@@ -597,6 +654,7 @@ def retrieval_ops(store, kw, qvecs: dict, k: int, n: int) -> dict:
 
 
 def bench_retrieval(ctx: dict) -> dict:
+    from .retrieve import distinctive_terms
     from .store import Store
 
     p, base = ctx["p"], ctx["base"]
@@ -631,18 +689,23 @@ def bench_retrieval(ctx: dict) -> dict:
         foreign = ctx["cont"].foreign(snap)
         embed_all.extend(times.pop("embed_question"))
         missing = [c for c, _ in kw.query(qs[0], n_results)][:12]
+        cand_texts = [t for _, _, t, _ in store.dense_query(qvecs[qs[0]], n_results)] + \
+            [t for t, _ in store.get_chunks([c for c, _ in kw.query(qs[0], n_results)]).values()]
         micro = interleaved({"store.generation": lambda q: store.generation(),
                              "store.documents_cached": lambda q: store.documents(),
                              "store.keyword_index_cached": lambda q: store.keyword_index(),
                              "store.get_chunks_12": lambda q: store.get_chunks(missing),
-                             "store.count": lambda q: store.count()}, qs)
+                             "store.count": lambda q: store.count(),
+                             "distinctive_terms_all_candidates": lambda q: [distinctive_terms(t) for t in cand_texts]},
+                            qs)
         for key in breakdown:  # keep only the timed (non-warm-up) calls
             breakdown[key] = breakdown[key][-len(qs):]
         res = {"store_open_s": b - a, "keyword_index_load_s": c - b, "n_results": n_results,
                "build": info.get("build", {}),
                **{name: summary(ts) for name, ts in times.items()},
                "fused_breakdown_p50": {k_: median(v) for k_, v in breakdown.items()},
-               "store_calls_p50": {k_: median(v) for k_, v in micro.items()}, "foreign_cores": foreign}
+               "store_calls_p50": {k_: median(v) for k_, v in micro.items()}, "foreign_cores": foreign,
+               "fold_candidates": len(cand_texts)}
         res["ratio_fused_over_raw_p50"] = ratio(res["fused"]["p50"], res["raw_chroma"]["p50"])
         res["ratio_dense_over_raw_p50"] = ratio(res["dense"]["p50"], res["raw_chroma"]["p50"])
         res["floor_raw_plus_keyword_p50"] = res["raw_chroma"]["p50"] + res["keyword"]["p50"]
@@ -758,7 +821,7 @@ def raw_llama(path: str, cfg: Config):
                  n_batch=512, seed=0, verbose=False)
 
 
-def bench_answer(ctx: dict, preset: str, n_questions: int) -> dict:
+def bench_answer(ctx: dict, preset: str, n_questions: int, min_questions: int) -> dict:
     from .answer import fit_context
     from .models import load_llm
 
@@ -778,9 +841,18 @@ def bench_answer(ctx: dict, preset: str, n_questions: int) -> dict:
         messages, kept, dropped, n_tok = fit_context(llm, q, bot.retriever.search(q, bot.config.top_k).passages,
                                                     bot.config.max_answer_tokens)
         prompts.append(llm.render(messages))
+    shared = [0]  # prompt tokens each question shares with the one before (llama.cpp reuses them)
+    toks = [llm.llama.tokenize(pr.encode("utf-8"), add_bos=False, special=True) for pr, _ in prompts]
+    for prev, cur in zip(toks, toks[1:]):
+        shared.append(next((j for j, (x, y) in enumerate(zip(prev, cur)) if x != y), min(len(prev), len(cur))))
     rows = []
+    q_s = 0.0
     for i, (q, (prompt, stops)) in enumerate(zip(questions, prompts)):
-        row = {"question": q}
+        if i >= min_questions and not ctx["budget"].allows(q_s * 1.2):
+            log(f"  stopping after {i} questions (section time budget)")
+            break
+        q_t0 = time.perf_counter()
+        row = {"question": q, "prefix_shared_with_previous": shared[i]}
         for side in (("ours", "raw") if i % 2 == 0 else ("raw", "ours")):
             ctx["cont"].wait_quiet()
             snap = ctx["cont"].snapshot()
@@ -832,12 +904,13 @@ def bench_answer(ctx: dict, preset: str, n_questions: int) -> dict:
             f"(ttft {r['ttft_s']:.2f}); {o['prompt_tokens']} prompt + {o['completion_tokens']} answer tokens; "
             f"other processes {o['foreign_cores']:.2f}/{r['foreign_cores']:.2f} cores")
         rows.append(row)
+        q_s = time.perf_counter() - q_t0
 
     def col(side, key, rows_=rows):
         return [r[side][key] for r in rows_ if r[side].get(key) is not None]
 
     later = rows[1:]
-    res = {"preset": preset, "model_path": llm.path, "questions": len(rows),
+    res = {"preset": preset, "model_path": llm.path, "questions": len(rows), "questions_planned": n_questions,
            "load_s": {"ours_load_llm_incl_sha256": ours_load, "raw_llama": raw_load},
            "ours_total_s": summary(col("ours", "total_s")), "raw_total_s": summary(col("raw", "total_s")),
            "ours_ttft_s": summary(col("ours", "ttft_s")), "raw_ttft_s": summary(col("raw", "ttft_s")),
@@ -854,7 +927,12 @@ def bench_answer(ctx: dict, preset: str, n_questions: int) -> dict:
            "ratio_of_medians": ratio(median(col("ours", "total_s")), median(col("raw", "total_s"))),
            "first_question": {"ours_ttft_s": rows[0]["ours"]["ttft_s"], "raw_ttft_s": rows[0]["raw"]["ttft_s"],
                               "prompt_tokens": rows[0]["ours"]["prompt_tokens"]},
-           "later_questions": {"ours_ttft_s_p50": median(col("ours", "ttft_s", later)),
+           "later_questions": {"prefix_tokens_shared_p50": median([r["prefix_shared_with_previous"] for r in later]),
+                               "ms_per_uncached_prompt_token_p50": median(
+                                   [1e3 * r["ours"]["llm_prompt_s"] / max(1, r["ours"]["prompt_tokens"]
+                                                                           - r["prefix_shared_with_previous"])
+                                    for r in later]),
+                               "ours_ttft_s_p50": median(col("ours", "ttft_s", later)),
                                "raw_ttft_s_p50": median(col("raw", "ttft_s", later))},
            "foreign_cores_max": max(max(r["ours"]["foreign_cores"], r["raw"]["foreign_cores"]) for r in rows),
            "foreign_cores_p50": median([r[s_]["foreign_cores"] for r in rows for s_ in ("ours", "raw")]),
@@ -918,7 +996,12 @@ def bench_peer(ctx: dict, bot) -> dict:
     engine = CitationQueryEngine.from_args(index, llm=llm)
     questions = [r["question"] for r in load_questions(p["peer_questions"])]
     rows = []
+    q_s = 0.0
     for i, q in enumerate(questions):
+        if i >= p["min_peer_questions"] and not ctx["budget"].allows(q_s * 1.2):
+            log(f"  stopping after {i} questions (section time budget)")
+            break
+        q_t0 = time.perf_counter()
         row = {"question": q}
         for side in (("ours", "theirs") if i % 2 == 0 else ("theirs", "ours")):
             ctx["cont"].wait_quiet()
@@ -937,9 +1020,11 @@ def bench_peer(ctx: dict, bot) -> dict:
         log(f"  q{i + 1}: ours {row['ours']['s']:.2f}s, theirs {row['theirs']['s']:.2f}s; other processes "
             f"{row['ours']['foreign_cores']:.2f}/{row['theirs']['foreign_cores']:.2f} cores")
         rows.append(row)
+        q_s = time.perf_counter() - q_t0
     ours = [r["ours"]["s"] for r in rows]
     theirs = [r["theirs"]["s"] for r in rows]
-    res = {"questions": len(rows), "peer_load_llm_and_embedder_s": load_s, "peer_index_s": index_s,
+    res = {"questions": len(rows), "questions_planned": len(questions),
+           "peer_load_llm_and_embedder_s": load_s, "peer_index_s": index_s,
            "ours_s": summary(ours), "theirs_s": summary(theirs),
            "ratio_ours_over_theirs_p50": ratio(median(ours), median(theirs)),
            "ours_refused": sum(r["ours"]["refused"] for r in rows),
@@ -1144,8 +1229,10 @@ def render_markdown(R: dict) -> str:
                      f"{d['ours_chunks_per_s']:.1f} | {d['raw_chunks_per_s']:.1f} | "
                      f"{d['ours_unchanged_s']['p50']:.3f} s | {d['ratio_unchanged_over_first'] * 100:.1f}% | {fc:.2f} |")
             ps = d["parts_s"]
-            parts.append(f"| {name} | {ps['load_clean_detect']:.2f} | {ps['chunk_with_fits']:.2f} | "
-                         f"{ps['encode_raw_median']:.2f} | {ps['chroma_upsert']:.2f} | {ps['keyword_index_build']:.2f} |")
+            parts.append(f"| {name} | {ps['read_and_hash_files']:.2f} | {ps['load_clean_detect']:.2f} | "
+                         f"{ps['chunk_with_fits']:.2f} | {ps['encode_raw_median']:.2f} | "
+                         f"{ps['encode_in_ingest_batches']:.2f} ({ps['ingest_batches']}) | "
+                         f"{ps['registry_calls_per_doc']:.2f} | {ps['chroma_upsert']:.2f} | {ps['keyword_index_build']:.2f} |")
             ex = d.get("extrapolated_1000_articles")
             if ex:
                 L.append(f"| 1,000 articles (**extrapolated**, x{1000 / int(name.split('-')[1]):g}) | 1000 | "
@@ -1155,8 +1242,8 @@ def render_markdown(R: dict) -> str:
               "(ours and raw alternated). Synthetic articles are seeded recombinations of the corpus's English "
               "sentences (~3 KB each, no metadata.json, so language detection runs as for a user's folder).", "",
               "Where ingestion time goes (each step timed once on its own, seconds):", "",
-              "| corpus | load + clean + detect language | chunk (with word-piece checks) | encode (raw, p50) | Chroma upsert | keyword index build |",
-              "| --- | --- | --- | --- | --- | --- |"] + parts + [""]
+              "| corpus | read + SHA-256 files only | load + clean + detect language | chunk (with word-piece checks) | encode all at once (raw, p50) | encode in ingest's batches (n) | registry calls (pending, delete, done per doc) | Chroma upsert | keyword index build |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"] + parts + [""]
         pr = ing.get("process") or {}
         if "first_s" in pr:
             L += ["`rag ingest` as a process (RAG_STORE_DIR=fresh temp folder, RAG_CORPUS_DIR=corpus), whole-process wall time:", "",
@@ -1194,13 +1281,14 @@ def render_markdown(R: dict) -> str:
                        f"{sc['store.count'] * 1e3:.1f} | {sc['store.generation'] * 1e3:.1f} | "
                        f"{sc['store.documents_cached'] * 1e3:.1f} | {sc['store.keyword_index_cached'] * 1e3:.1f} | "
                        f"{sc['store.get_chunks_12'] * 1e3:.1f} | "
+                       f"{sc['distinctive_terms_all_candidates'] * 1e3:.1f} ({d['fold_candidates']}) | "
                        f"{d['store_open_s']:.2f} s | {d['keyword_index_load_s']:.2f} s | "
                        f"{bd.get('vectors_per_s', 0):.0f} |")
         L += ["", "Where fused time goes: `Retriever.search`'s own step timings, then single `Store` calls it makes "
               "(p50 ms; `dense_query` calls `count()` first; `documents()` and `keyword_index()` call "
               "`generation()`, a Chroma read, even when cached), and store set-up:", "",
-              "| chunks | dense step | keyword step | fuse + fold step | count() | generation() | documents() cached | keyword_index() cached | get_chunks(12) | open store | load keyword index | build: vectors/s added |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"] + brk + [""]
+              "| chunks | dense step | keyword step | fuse + fold step | count() | generation() | documents() cached | keyword_index() cached | get_chunks(12) | distinctive_terms on all candidates (n) | open store | load keyword index | build: vectors/s added |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"] + brk + [""]
     srv = R.get("server")
     if srv:
         if "skipped" in srv:
@@ -1227,7 +1315,9 @@ def render_markdown(R: dict) -> str:
         L += [title, "",
               f"`{a['preset']}`: `Bot.stream` (retrieval, prompt, generation, verification) vs a separate raw "
               "`llama_cpp.Llama` with the same settings running `create_completion(stream=True)` on the identical "
-              f"prompt (rendered with the bot's `LocalLLM.render`); {a['questions']} questions, alternating "
+              f"prompt (rendered with the bot's `LocalLLM.render`); {a['questions']} questions"
+              + (f" (of {a['questions_planned']} planned: the section's time budget ran out)"
+                 if a.get("questions_planned", a["questions"]) > a["questions"] else "") + ", alternating "
               f"which goes first. Identical prompt tokens: {a['identical_prompts']}/{a['questions']}; identical "
               f"drafts: {a['identical_drafts']}/{a['questions']}. Model load: ours "
               f"{a['load_s']['ours_load_llm_incl_sha256']:.1f} s (incl. SHA-256 check), raw {a['load_s']['raw_llama']:.1f} s.", "",
@@ -1250,7 +1340,10 @@ def render_markdown(R: dict) -> str:
               f"Prompt {a['prompt_tokens_p50']:.0f} tokens and answer {a['completion_tokens_p50']:.0f} tokens (p50). "
               f"Our extra steps (p50): retrieval incl. question embedding {fmt_s(a['ours_retrieval_s_p50'], 'ms', 1e3, 1)}, "
               f"verification {fmt_s(a['ours_verify_s_p50'], 'ms', 1e3, 1)}. Prompt tokens/s = prompt tokens / "
-              "prompt time (ours: llama.cpp's prompt time; raw: its TTFT), cached prefix tokens included.", "",
+              "prompt time (ours: llama.cpp's prompt time; raw: its TTFT), cached prefix tokens included. "
+              f"Consecutive prompts share only {fmt_s(a['later_questions'].get('prefix_tokens_shared_p50'), 'tokens', nd=0)} "
+              "(p50: the system prompt and the start of the passage list), so llama.cpp's prefix cache saves little; "
+              f"each uncached prompt token costs {fmt_s(a['later_questions'].get('ms_per_uncached_prompt_token_p50'), 'ms', nd=1)} (p50).", "",
               "| question | ours total / TTFT | raw total / TTFT | prompt + answer tokens | other cores ours / raw |",
               "| --- | --- | --- | --- | --- |"]
         for r in a["rows"]:
@@ -1266,7 +1359,10 @@ def render_markdown(R: dict) -> str:
             L += [f"Skipped: {peer['skipped']}", ""]
         else:
             L += [f"Recipe: {peer['recipe']}. Same 0.5B GGUF, same packaged embedder folder. "
-                  f"{peer['questions']} first questions of eval/questions.jsonl, alternating which side goes first.", "",
+                  f"{peer['questions']} first questions of eval/questions.jsonl"
+                  + (f" (of {peer['questions_planned']} planned: the section's time budget ran out)"
+                     if peer.get("questions_planned", peer["questions"]) > peer["questions"] else "")
+                  + ", alternating which side goes first.", "",
                   "| | ours | LlamaIndex | ours / theirs (p50) |", "| --- | --- | --- | --- |",
                   f"| seconds per answer p50 / p95 | {peer['ours_s']['p50']:.2f} / {peer['ours_s']['p95']:.2f} | "
                   f"{peer['theirs_s']['p50']:.2f} / {peer['theirs_s']['p95']:.2f} | {peer['ratio_ours_over_theirs_p50']:.2f}x |", "",
@@ -1358,6 +1454,7 @@ def main(argv: list[str] | None = None) -> int:
             return None
         a_ = time.perf_counter()
         la = loadavg()
+        ctx["budget"] = Budget(p["budget_s"].get(name, 300))
         try:
             res = fn()
         except Exception as e:  # one failing section must not lose the others' numbers
@@ -1378,7 +1475,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def answer():
             nonlocal bot
-            res, bot = bench_answer(ctx, base.model, p["answer_questions"])
+            res, bot = bench_answer(ctx, base.model, p["answer_questions"], p["min_questions"])
             return res
 
         section("answer", answer)
@@ -1422,7 +1519,7 @@ def main(argv: list[str] | None = None) -> int:
                 assemble_preset(PRESETS[preset], base.model_cache)
             except RagError as e:
                 return {"skipped": f"{e}"}
-            res, b = bench_answer(ctx, preset, p["big_questions"])
+            res, b = bench_answer(ctx, preset, p["big_questions"], 1)
             close_llama(b.llm.llama)
             return res
 
