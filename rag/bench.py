@@ -419,11 +419,10 @@ def bench_ingest(ctx: dict) -> dict:
                 hashlib.sha256(f.read_bytes()).hexdigest()
         read_hash_s = time.perf_counter() - a
         a = time.perf_counter()
-        for d in docs:  # the per-document registry calls ingest makes (on an empty chunk collection)
-            st.mark_pending(d.id, doc_metadata(d), d.text)
-            st.delete_chunks_of(d.id)
-        for d in docs:
-            st.mark_done(d.id, "bench", doc_metadata(d, 1), d.text)
+        # the registry calls ingest makes (batched, on an empty chunk collection)
+        st.mark_pending_many([(d.id, doc_metadata(d), d.text) for d in docs])
+        st.delete_chunks_of_many([d.id for d in docs])
+        st.mark_done_many([(d.id, "bench", doc_metadata(d, 1), d.text) for d in docs])
         registry_s = time.perf_counter() - a
         groups, cur = [], []  # encode in ingest's batches (whole documents, >= BATCH_CHUNKS chunks)
         for d in docs:

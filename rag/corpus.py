@@ -61,10 +61,14 @@ class Document:
 class LoadResult:
     documents: list[Document]
     errors: list[tuple[str, str]]  # (path, message) for files that were skipped
+    unchanged: list[str] = field(default_factory=list)  # ids the ``unchanged`` check skipped
 
 
-def load_folder_or_files(paths: list[Path]) -> LoadResult:
+def load_folder_or_files(paths: list[Path], unchanged=None) -> LoadResult:
     """Load every supported file under the given folders/files.
+
+    ``unchanged(doc_id, content_hash) -> bool`` lets a caller skip the cleaning and language
+    detection of files it already holds (the hash is of the raw bytes and metadata).
 
     A missing path raises ``RagError`` before anything is read, so no store is touched. A bad
     file (empty, binary, undecodable, unsupported) is reported in ``errors`` and skipped.
@@ -80,12 +84,18 @@ def load_folder_or_files(paths: list[Path]) -> LoadResult:
                                 and f.name != METADATA_FILE))
         else:
             files.append(p)
-    docs, errors, seen = [], [], {}
+    docs, errors, seen, skipped = [], [], {}, []
     meta_cache: dict[Path, dict] = {}
     for f in files:
         try:
             meta = _folder_metadata(f.parent, meta_cache)
-            doc = load_file(f, meta.get(f.stem, {}))
+            m = meta.get(f.stem, {})
+            if unchanged is not None and f.suffix.lower() in SUPPORTED_EXTENSIONS:
+                if f.stem not in seen and unchanged(f.stem, content_hash(f.read_bytes(), m)):
+                    seen[f.stem] = str(f)
+                    skipped.append(f.stem)
+                    continue
+            doc = load_file(f, m)
         except RagError as e:
             errors.append((str(f), str(e)))
             continue
@@ -94,7 +104,7 @@ def load_folder_or_files(paths: list[Path]) -> LoadResult:
             continue
         seen[doc.id] = str(f)
         docs.append(doc)
-    return LoadResult(docs, errors)
+    return LoadResult(docs, errors, skipped)
 
 
 def _folder_metadata(folder: Path, cache: dict) -> dict:
@@ -123,15 +133,20 @@ def load_file(path: Path, meta: dict | None = None) -> Document:
     if not text.strip():
         raise RagError("no article text after cleaning (empty file?)")
     title = meta.get("title") or _first_line_title(text) or path.stem
-    digest = hashlib.sha256(raw + CLEANER_VERSION.encode() + json.dumps(meta, sort_keys=True).encode())
     return Document(
         id=path.stem, text=text, title=title,
         language=meta.get("language") or detect_language(text),
-        content_hash=digest.hexdigest(), source_path=str(path),
+        content_hash=content_hash(raw, meta), source_path=str(path),
         publisher=meta.get("publisher") or "", url=meta.get("url") or "",
         date=meta.get("date") or "",
         extra={k: v for k, v in meta.items() if k not in {"title", "publisher", "url", "date", "language"}},
     )
+
+
+def content_hash(raw: bytes, meta: dict) -> str:
+    """Identity of a file's content for re-ingestion: raw bytes, metadata, cleaner version."""
+    return hashlib.sha256(raw + CLEANER_VERSION.encode()
+                          + json.dumps(meta, sort_keys=True).encode()).hexdigest()
 
 
 def decode(raw: bytes) -> str:

@@ -42,8 +42,8 @@ class IngestReport:
                 f"in {self.seconds:.2f}s")
 
 
-def fingerprint(doc: Document, embedder_name: str, chunk_tokens: int) -> str:
-    sig = f"{doc.content_hash}|{embedder_name}|{chunk_tokens}|{CHUNKER_VERSION}"
+def fingerprint(content_hash: str, embedder_name: str, chunk_tokens: int) -> str:
+    sig = f"{content_hash}|{embedder_name}|{chunk_tokens}|{CHUNKER_VERSION}"
     return hashlib.sha256(sig.encode()).hexdigest()
 
 
@@ -62,12 +62,18 @@ def ingest(paths: list[Path], store, embedder, chunk_tokens: int, progress: bool
     ``on_progress(done_chunks, total_chunks)`` is called as batches finish (for the UI).
     """
     t0 = time.perf_counter()
-    loaded = load_folder_or_files(paths)
-    rep = IngestReport(errors=loaded.errors)
     records = store.documents()
+
+    def unchanged(doc_id: str, content_hash: str) -> bool:
+        rec = records.get(doc_id)
+        return bool(rec and rec.state == "done"
+                    and rec.fingerprint == fingerprint(content_hash, embedder.name, chunk_tokens))
+
+    loaded = load_folder_or_files(paths, unchanged=unchanged)  # unchanged files are not re-read
+    rep = IngestReport(errors=loaded.errors, unchanged=list(loaded.unchanged))
     todo: list[tuple[Document, str]] = []
     for doc in loaded.documents:
-        fp = fingerprint(doc, embedder.name, chunk_tokens)
+        fp = fingerprint(doc.content_hash, embedder.name, chunk_tokens)
         rec = records.get(doc.id)
         if rec and rec.state == "done" and rec.fingerprint == fp:
             rep.unchanged.append(doc.id)
@@ -75,7 +81,7 @@ def ingest(paths: list[Path], store, embedder, chunk_tokens: int, progress: bool
             (rep.updated if rec else rep.added).append(doc.id)
             todo.append((doc, fp))
     folders = [Path(p).resolve() for p in paths if Path(p).is_dir()]
-    loaded_ids = {d.id for d in loaded.documents}
+    loaded_ids = {d.id for d in loaded.documents} | set(loaded.unchanged)
     gone = [r.id for r in records.values() if r.id not in loaded_ids and _source_gone(r, folders)]
     if todo or gone:
         store.bump_generation()
@@ -128,9 +134,9 @@ def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_prog
 
 
 def _write_batch(batch, store, embedder, rep):
-    for doc, _, chunks in batch:
-        store.mark_pending(doc.id, doc_metadata(doc), doc.text)
-        rep.chunks_deleted += len(store.delete_chunks_of(doc.id))
+    docs = [doc for doc, _, _ in batch]
+    store.mark_pending_many([(d.id, doc_metadata(d), d.text) for d in docs])
+    rep.chunks_deleted += len(store.delete_chunks_of_many([d.id for d in docs]))
     texts = [c.text for _, _, cs in batch for c in cs]
     vectors = embedder.encode(texts).tolist() if texts else []
     ids, metas = [], []
@@ -143,5 +149,5 @@ def _write_batch(batch, store, embedder, rep):
     if ids:
         store.add_chunks(ids, vectors, texts, metas)
     rep.chunks_embedded += len(ids)
-    for doc, fp, chunks in batch:
-        store.mark_done(doc.id, fp, doc_metadata(doc, len(chunks)), doc.text)
+    store.mark_done_many([(doc.id, fp, doc_metadata(doc, len(chunks)), doc.text)
+                          for doc, fp, chunks in batch])

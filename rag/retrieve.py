@@ -107,7 +107,7 @@ class Retriever:
             for t in ts:
                 df[t] = df.get(t, 0) + 1
         common = {t for t, c in df.items() if c > max(2, len(order) // 3)}
-        docs = self.store.documents()
+        docs = self.store.documents(fresh=False)
         kept: list[Passage] = []
         for cid in order:
             text, meta = payload[cid]

@@ -17,6 +17,7 @@ import json
 import re
 import shutil
 import threading
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from pathlib import Path
 from .errors import RagError
 
 META_ID = "__meta__"
+GENERATION_TTL = 2.0  # seconds
 MAX_BATCH = 5000  # Chroma accepts at most 5,461 records per call
 
 
@@ -88,6 +90,7 @@ class Store:
         self.keyword = KeywordIndex(keyword_dir)
         self._lock = threading.RLock()
         self._doc_cache: tuple[int, dict[str, DocRecord]] | None = None
+        self._gen: tuple[int, float] | None = None
 
     @property
     def location(self) -> str:
@@ -103,15 +106,25 @@ class Store:
         self.docs.upsert(ids=[META_ID], embeddings=[[0.0]], metadatas=[m], documents=[""])
 
     def generation(self) -> int:
-        return int(self.meta().get("generation", 0))
+        """The store's change counter. Re-read at most every GENERATION_TTL seconds, so a query
+        does not pay a Chroma round trip; another client's writes are seen within that time."""
+        now = time.monotonic()
+        if self._gen is None or now - self._gen[1] > GENERATION_TTL:
+            self._gen = (int(self.meta().get("generation", 0)), now)
+        return self._gen[0]
 
     def bump_generation(self) -> int:
+        self._gen = None
         g = self.generation() + 1
         self._set_meta(generation=g)
+        self._gen = (g, time.monotonic())
         return g
 
-    def documents(self) -> dict[str, DocRecord]:
-        """All document records (cached per generation)."""
+    def documents(self, fresh: bool = True) -> dict[str, DocRecord]:
+        """All document records, cached per generation; ``fresh`` re-reads the generation now
+        (the query path passes False and accepts GENERATION_TTL of staleness)."""
+        if fresh:
+            self._gen = None
         gen = self.generation()
         if self._doc_cache and self._doc_cache[0] == gen:
             return self._doc_cache[1]
@@ -131,24 +144,38 @@ class Store:
             raise RagError(f"no document {doc_id!r} in the store")
         return got["documents"][0]
 
-    def mark_pending(self, doc_id: str, metadata: dict, text: str) -> None:
-        """Recorded before any chunk of the document is written: a killed run is resumable."""
-        self._put_doc(doc_id, "", "pending", metadata, text)
+    def mark_pending_many(self, docs: list[tuple[str, dict, str]]) -> None:
+        """(id, metadata, text) recorded before any chunk is written: a killed run is resumable."""
+        self._put_docs([(i, "", "pending", m, t) for i, m, t in docs])
 
-    def mark_done(self, doc_id: str, fingerprint: str, metadata: dict, text: str) -> None:
-        self._put_doc(doc_id, fingerprint, "done", metadata, text)
+    def mark_done_many(self, docs: list[tuple[str, str, dict, str]]) -> None:
+        """(id, fingerprint, metadata, text) recorded after all its chunks are written."""
+        self._put_docs([(i, fp, "done", m, t) for i, fp, m, t in docs])
 
-    def _put_doc(self, doc_id, fingerprint, state, metadata, text):
-        m = {k: v for k, v in metadata.items() if isinstance(v, (str, int, float, bool))}
-        m.update(fingerprint=fingerprint, state=state)
-        self.docs.upsert(ids=[doc_id], embeddings=[[0.0]], metadatas=[m], documents=[text])
+    def _put_docs(self, rows) -> None:
+        self._doc_cache = None
+        for i in range(0, len(rows), MAX_BATCH):
+            part = rows[i:i + MAX_BATCH]
+            metas = []
+            for _, fp, state, metadata, _ in part:
+                m = {k: v for k, v in metadata.items() if isinstance(v, (str, int, float, bool))}
+                m.update(fingerprint=fp, state=state)
+                metas.append(m)
+            self.docs.upsert(ids=[r[0] for r in part], embeddings=[[0.0]] * len(part),
+                             metadatas=metas, documents=[r[4] for r in part])
 
     def forget_document(self, doc_id: str) -> None:
+        self._doc_cache = None
         self.docs.delete(ids=[doc_id])
 
     # -- chunks ------------------------------------------------------------------------
     def delete_chunks_of(self, doc_id: str) -> list[str]:
-        got = self.chunks.get(where={"doc_id": doc_id}, include=[])
+        return self.delete_chunks_of_many([doc_id])
+
+    def delete_chunks_of_many(self, doc_ids: list[str]) -> list[str]:
+        if not doc_ids:
+            return []
+        got = self.chunks.get(where={"doc_id": {"$in": list(doc_ids)}}, include=[])
         ids = got["ids"]
         for i in range(0, len(ids), MAX_BATCH):
             self.chunks.delete(ids=ids[i:i + MAX_BATCH])
@@ -168,10 +195,10 @@ class Store:
 
     def dense_query(self, vector, n: int) -> list[tuple[str, float, str, dict]]:
         """(chunk id, cosine similarity, text, metadata), best first."""
-        if self.count() == 0:
-            return []
         res = self.chunks.query(query_embeddings=[list(map(float, vector))], n_results=n,
                                 include=["metadatas", "documents", "distances"])
+        if not res["ids"] or not res["ids"][0]:
+            return []
         return [(i, 1.0 - float(d), t, dict(m)) for i, d, t, m in
                 zip(res["ids"][0], res["distances"][0], res["documents"][0], res["metadatas"][0])]
 

@@ -67,7 +67,10 @@ def test_ingest_search_update_against_server(chroma_server, tmp_path, embedder):
     (corpus / "004_d8b5d23c2dad080a.txt").unlink()
     assert bot.ingest().removed == ["004_d8b5d23c2dad080a"]
     assert "004_d8b5d23c2dad080a" not in bot2.stats()["per_document"]
-    # bot2's keyword index notices the server's new generation and rebuilds
+    # bot2's keyword index notices the server's new generation (within GENERATION_TTL) and rebuilds
+    from rag.store import GENERATION_TTL
+
+    time.sleep(GENERATION_TTL + 0.2)
     assert all(c.split(":")[0] != "004_d8b5d23c2dad080a" for c in bot2.store.keyword_index().ids)
 
 
