@@ -112,6 +112,57 @@ def _judge(sentence: str, passage) -> bool:
     return grounding.support(sentence, passage.text, same_language=same).supported
 
 
+class RulesJudge:
+    """Deterministic: names and numbers must occur in the passage, plus content-word overlap."""
+    name = "rules"
+
+    def supports(self, sentence: str, passage_text: str, passage_language: str) -> bool:
+        from .retrieve import Passage
+
+        p = Passage(0, "", "", passage_text, 0, 0, 0.0, None, None, language=passage_language)
+        return _judge(sentence, p)
+
+
+class LLMJudge:
+    """The local LLM asked a constrained yes/no support question (greedy, 2 tokens)."""
+    name = "llm"
+    PROMPT = ("You check facts. Reply with one word, yes or no: does the passage state everything "
+              "the sentence claims?")
+
+    def __init__(self, llm):
+        self.llm = llm
+
+    def supports(self, sentence: str, passage_text: str, passage_language: str) -> bool:
+        msgs = [{"role": "system", "content": self.PROMPT},
+                {"role": "user", "content": f"Passage: {passage_text}\n\nSentence: {sentence}\n\n"
+                                            "Does the passage state everything the sentence claims? yes or no?"}]
+        out = self.llm.complete(msgs, max_tokens=3).text.strip().casefold()
+        return out.startswith("yes") or out.startswith("sì") or out.startswith("是")
+
+
+def judge_accuracy(judge, labels_path: Path) -> dict | None:
+    """Accuracy of a judge on hand-labelled (sentence, passage) pairs."""
+    if not Path(labels_path).exists():
+        return None
+    pairs = [json.loads(l) for l in Path(labels_path).read_text("utf-8").splitlines() if l.strip()]
+    tp = fp = tn = fn = 0
+    for p in pairs:
+        got = judge.supports(p["sentence"], p["passage"], p.get("passage_language", ""))
+        if got and p["label"]:
+            tp += 1
+        elif got:
+            fp += 1
+        elif p["label"]:
+            fn += 1
+        else:
+            tn += 1
+    n = len(pairs)
+    return {"judge": judge.name, "pairs": n, "accuracy": round((tp + tn) / n, 4) if n else None,
+            "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+            "recall": round(tp / (tp + fn), 4) if tp + fn else None,
+            "confusion": {"tp": tp, "fp": fp, "tn": tn, "fn": fn}}
+
+
 def aggregate(rows: list[dict]) -> dict:
     out = {}
     for m in METRICS:
@@ -190,6 +241,9 @@ def run_eval(args, config) -> int:
     summary["by_category"] = {c: aggregate([r for r in rows if r["category"] == c])
                               for c in sorted({r["category"] for r in rows})}
     summary["ci95"] = bootstrap(rows)
+    labels = Path(__file__).resolve().parent.parent / "eval" / "judge_labels.jsonl"
+    judges = [RulesJudge()] + ([LLMJudge(bot.llm)] if getattr(args, "judge", "rules") == "llm" else [])
+    summary["judge_accuracy"] = [a for a in (judge_accuracy(j, labels) for j in judges) if a]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
@@ -199,6 +253,9 @@ def run_eval(args, config) -> int:
     (out / "report.md").write_text(report_md(summary, rows))
     (out / "report.html").write_text(report_html(summary, rows))
     print(table(summary))
+    for ja in summary["judge_accuracy"]:
+        print(f"judge {ja['judge']}: accuracy {ja['accuracy']} on {ja['pairs']} hand-labelled pairs "
+              f"(precision {ja['precision']}, recall {ja['recall']})")
     print(f"wrote {out}/summary.json, results.jsonl, report.md, report.html ({wall:.0f}s)")
     status = 0
     if args.compare:
