@@ -107,28 +107,25 @@ def chunk_document(doc_id: str, text: str, max_tokens: int = 120,
 def _split_long(text: str, s: int, e: int, max_tokens: int,
                 fits: Callable[[str], bool] | None) -> Iterator[tuple[int, int]]:
     """Cut an over-long sentence at word (or, for CJK, character) boundaries."""
-    if count_tokens(text[s:e]) <= max_tokens and (fits is None or fits(text[s:e])):
-        yield s, e
-        return
+    def ok(piece: str) -> bool:
+        return count_tokens(piece) <= max_tokens and (fits is None or fits(piece))
+
     bounds = [m.start() for m in re.finditer(r"\s+", text[s:e])]
     cuts = [s + b for b in bounds] if bounds else list(range(s + 1, e))
     start = s
     while start < e:
-        end = e
-        # the largest cut that keeps the piece within limits (binary search over cuts)
-        cand = [c for c in cuts if c > start]
-        lo, hi, best = 0, len(cand) - 1, None
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            piece = text[start:cand[mid]]
-            if count_tokens(piece) <= max_tokens and (fits is None or fits(piece)):
-                best, lo = cand[mid], mid + 1
-            else:
-                hi = mid - 1
-        piece_all = text[start:e]
-        if count_tokens(piece_all) <= max_tokens and (fits is None or fits(piece_all)):
-            best = e
-        end = best if best is not None else (cand[0] if cand else e)
+        if ok(text[start:e]):  # the rest fits (for a short sentence: all of it)
+            end = e
+        else:  # the largest cut that keeps the piece within limits (binary search over cuts)
+            cand = [c for c in cuts if c > start]
+            lo, hi, best = 0, len(cand) - 1, None
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                if ok(text[start:cand[mid]]):
+                    best, lo = cand[mid], mid + 1
+                else:
+                    hi = mid - 1
+            end = best if best is not None else (cand[0] if cand else e)
         a, b = start, end
         while a < b and text[a].isspace():
             a += 1
