@@ -20,7 +20,8 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 
-from . import grounding
+from . import grounding, quotes as quoting
+from .chunking import sentence_spans
 from .retrieve import Passage
 
 REFUSAL_TEXT = "The sources do not contain the answer to this question."
@@ -59,6 +60,7 @@ class Sentence:
     citations: list[int]
     supported: bool
     score: float = 0.0
+    kind: str = "answer"  # "answer": the model's verified sentence; "quote": a passage sentence
 
 
 @dataclass
@@ -83,12 +85,10 @@ class Answer:
         return d
 
 
-def format_passage(n: int, p: Passage) -> str:
-    return f"Passage [{n}]: {' '.join(p.text.split())}"
-
-
-def build_messages(question: str, passages: list[Passage]) -> list[dict]:
-    body = "\n\n".join(format_passage(i + 1, p) for i, p in enumerate(passages))
+def build_messages(question: str, passages: list[Passage], texts: list[str] | None = None) -> list[dict]:
+    """The chat messages; ``texts`` replaces the passages' text in the prompt (compacted)."""
+    texts = texts or [p.text for p in passages]
+    body = "\n\n".join(f"Passage [{i + 1}]: {' '.join(t.split())}" for i, t in enumerate(texts))
     return [{"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": f"{body}\n\nQuestion: {question}\nAnswer:"}]
 
@@ -109,22 +109,73 @@ def condense_question(llm, history: list[tuple[str, str]], question: str) -> str
     return out if 3 <= len(out) <= 500 else question
 
 
-TRANSLATE_PROMPT = ("Translate the user's question into English. Keep names and numbers. "
-                    "Reply with the English question only.")
+TRANSLATE_PROMPT = ("Translate the user's question into English. Do not answer it. Keep names and "
+                    "numbers. Reply with the English question only.")
+# two worked examples (no facts of any corpus in them): without them the 0.5B model often
+# answers the question instead of translating it
+TRANSLATE_EXAMPLES = [
+    {"role": "user", "content": "Chi ha fondato la società e perché ha lasciato l'incarico?"},
+    {"role": "assistant", "content": "Who founded the company and why did they leave the post?"},
+    {"role": "user", "content": "这家公司的总部在哪里？它的首席执行官是谁？"},
+    {"role": "assistant", "content": "Where is this company's headquarters? Who is its chief executive?"},
+]
 
 
 def translate_question(llm, question: str) -> str:
     """English version of a question in another language, for retrieval and checks."""
-    messages = [{"role": "system", "content": TRANSLATE_PROMPT}, {"role": "user", "content": question}]
+    messages = [{"role": "system", "content": TRANSLATE_PROMPT}, *TRANSLATE_EXAMPLES,
+                {"role": "user", "content": question}]
     out = llm.complete(messages, max_tokens=80).text.strip().split("\n")[0].strip().strip('"')
-    return out if 3 <= len(out) <= 500 else question
+    if not 3 <= len(out) <= 500 or len(re.findall(r"[\u4e00-\u9fff]", out)) > len(out) / 4:
+        return question  # not a translation (still Chinese, or empty)
+    return faithful(question, out)
 
 
-def fit_context(llm, question: str, passages: list[Passage], max_answer_tokens: int):
+def faithful(original: str, translation: str) -> str:
+    """The translation without the numbers, dates and (for Latin-script questions) names that
+    the original does not contain: a small model's translation invents them ("From January 1,
+    2023, ..." for a question that names no date), and the checks would then demand them."""
+    o_nums, o_norm = grounding.numbers(original), grounding.normalize(original)
+    latin = not re.search(r"[\u4e00-\u9fff]", original)
+
+    def keep(m: re.Match) -> str:
+        w = m.group()
+        if w.casefold() in grounding.MONTH_NUMBERS:
+            return w if grounding.MONTH_NUMBERS[w.casefold()] in o_nums else ""
+        if w[0].isdigit():
+            return w if w.replace(",", "") in o_nums else ""
+        if latin and m.start() > 0 and w[0].isupper() and w.casefold() not in o_norm:
+            return ""
+        return w
+
+    out = re.sub(r"\d+(?:[.,]\d+)*|[^\W\d_][\w'’-]*", keep, translation)
+    out = re.sub(r"(?:\s*,)+", ",", re.sub(r"\s+([,.?])", r"\1", out))  # "1, 2023," -> ","
+    return " ".join(out.split())
+
+
+def compact(versions: dict[str, str], passage: Passage, budget: int, count_tokens) -> str:
+    """The passage's sentences that share most terms with the question, in their own order,
+    within ``budget`` tokens (at least the best one). Fewer prompt tokens: faster prefill."""
+    spans = sentence_spans(passage.text)
+    q_terms = set().union(*(quoting.terms(q) for q in versions.values()))
+    scored = sorted(range(len(spans)), key=lambda i: (-len(q_terms & quoting.terms(passage.text[slice(*spans[i])])), i))
+    keep, used = [], 0
+    for i in scored:
+        n = count_tokens(passage.text[slice(*spans[i])])
+        if keep and used + n > budget:
+            continue
+        keep.append(i)
+        used += n
+    return " ... ".join(passage.text[slice(*spans[i])].strip() for i in sorted(keep))
+
+
+def fit_context(llm, question: str, passages: list[Passage], max_answer_tokens: int,
+                texts: list[str] | None = None):
     """Drop the lowest-ranked passages until the prompt leaves room for the answer."""
     kept = list(passages)
+    texts = list(texts or [p.text for p in passages])
     while True:
-        messages = build_messages(question, kept)
+        messages = build_messages(question, kept, texts[:len(kept)])
         prompt, _ = llm.render(messages) if hasattr(llm, "render") else ("".join(m["content"] for m in messages), [])
         n = llm.count_tokens(prompt)
         if n + max_answer_tokens <= llm.n_ctx:
@@ -190,15 +241,22 @@ def verify(draft: str, question: str, passages: list[Passage], same_language) ->
     return kept, flagged
 
 
+MIN_QUESTION_WORDS = 0.34  # share of the question's content words the evidence must hold
+
+
 def answers_question(question: str, sentences: list[Sentence], passages: list[Passage],
-                     same_language) -> bool:
-    """The question's numbers and (but one in three of) its names must appear near the evidence.
+                     same_language, words: bool = True) -> bool:
+    """The question's numbers, (all but one in three of) its names and a third of its content
+    words must appear near the evidence (the cited sentence, 300 characters around it, the
+    passage's title and publisher).
 
     Catches a confident answer about something else: "Who is the CEO of OpenAI?" answered
     with a passage naming Alibaba's CEO shares "CEO" but not "OpenAI" with its evidence.
     """
     q_nums, q_names = grounding.numbers(question), grounding.names(question)
-    if not q_nums and not q_names:
+    # stemmed content words; not for a machine-translated question, whose wording is the model's
+    q_words = quoting.terms(question) - q_names - q_nums if words else set()
+    if not q_nums and not q_names and not q_words:
         return True
     allowed_missing = max(0, (len(q_names) - 1) // 3)  # 1-3 names: none may be missing
     for s in sentences:
@@ -207,10 +265,16 @@ def answers_question(question: str, sentences: list[Sentence], passages: list[Pa
             if not same_language(p):
                 return True  # names may be spelled differently across languages
             qs, qe = grounding.best_sentence(s.text, p.text)
-            window = p.text[max(0, qs - 300):qe + 300]
+            # the question may name the source ("according to THE DECODER")
+            window = f"{p.title} {p.publisher} {p.text[max(0, qs - 300):qe + 300]}"
             w = grounding.normalize(window) + " " + grounding.normalize(s.text)
             w_nums = grounding.numbers(window) | grounding.numbers(s.text)
-            if q_nums <= w_nums and sum(n not in w for n in q_names) <= allowed_missing:
+            want = q_words if re.search(r"[\u4e00-\u9fff]", window) else {w for w in q_words if w.isascii()
+                                                                         or not re.search(r"[\u4e00-\u9fff]", w)}
+            # the passage, not the answer sentence: a draft that echoes the question's words
+            # ("Alibaba is headquartered in China") must not vouch for itself
+            words_ok = len(want & quoting.terms(window)) >= MIN_QUESTION_WORDS * len(want)
+            if q_nums <= w_nums and sum(n not in w for n in q_names) <= allowed_missing and words_ok:
                 return True
     return False
 
@@ -240,22 +304,58 @@ def render_text(sentences: list[Sentence]) -> str:
     return " ".join(parts)
 
 
+def question_versions(question: str, question_lang: str, english_question: str | None,
+                      passages: list[Passage]) -> dict[str, str]:
+    """The question by language, English first when there is a translation."""
+    versions = {"en": english_question} if english_question else {}
+    if question_lang in ("", "und"):  # too short to tell: compare it with every passage as is
+        for p in passages:
+            versions.setdefault(p.language or "en", question)
+        versions.setdefault("en", question)
+    else:
+        versions.setdefault(question_lang, question)
+    return versions
+
+
+def quote_sentences(quotes: list[quoting.Quote], drafted: list[Sentence]) -> list[Sentence]:
+    """Quotes as answer sentences, minus those a drafted sentence already repeats."""
+    out = []
+    for q in quotes:
+        q_words = grounding.content_words(q.text)
+        if any(q_words and len(q_words & grounding.content_words(s.text)) >= 0.8 * len(q_words)
+               for s in drafted):
+            continue
+        body = q.text.strip()
+        if body.startswith("|"):  # a table row: its cells
+            body = "; ".join(c.strip() for c in body.strip("|").split("|") if c.strip())
+        body = body.lstrip("•*- ").rstrip(".!?。！？;:")
+        out.append(Sentence(f"“{body}”", [q.passage], True, 1.0, kind="quote"))
+    return out
+
+
 def finish(question: str, draft: str, passages: list[Passage], question_lang: str,
            gen_stats: dict, timings: dict, dropped: int, model_id: str,
-           english_question: str | None = None) -> Answer:
+           english_question: str | None = None, with_quotes: bool = True) -> Answer:
     def same_language(p: Passage) -> bool:
         return not question_lang or not p.language or p.language == question_lang or question_lang == "und"
 
     t0 = time.perf_counter()
-    sentences, flagged = verify(draft, question, passages, same_language)
+    drafted, flagged = verify(draft, question, passages, same_language)
+    asked = english_question or question
+    quotes = quoting.select_quotes(question_versions(question, question_lang, english_question, passages),
+                                   passages) if with_quotes else []
+    sentences = drafted + quote_sentences(quotes, drafted)
     reason = ""
     if is_model_refusal(draft) and not sentences:
         reason = "the model found no answer in the passages"
     elif not sentences:
         reason = "no sentence of the draft answer is supported by the passages"
-    elif not answers_question(english_question or question, sentences, passages,
-                              same_language if not english_question else (lambda p: True)):
+    elif not answers_question(asked, sentences, passages,
+                              same_language if not english_question else (lambda p: True),
+                              words=not english_question):
         reason = "the supported sentences do not address the question's subject"
+    elif not any(quoting.has_expected(quoting.expected_type(asked), s.text, asked) for s in sentences):
+        reason = f"the supported sentences do not give the {quoting.expected_type(asked)} asked for"
     timings = {**timings, "verify_s": time.perf_counter() - t0}
     tokens = {"prompt": gen_stats.get("prompt_tokens", 0), "completion": gen_stats.get("completion_tokens", 0)}
     if reason:

@@ -821,7 +821,6 @@ def raw_llama(path: str, cfg: Config):
 
 
 def bench_answer(ctx: dict, preset: str, n_questions: int, min_questions: int) -> dict:
-    from .answer import fit_context
     from .models import load_llm
 
     base = ctx["base"]
@@ -837,8 +836,7 @@ def bench_answer(ctx: dict, preset: str, n_questions: int, min_questions: int) -
     questions = pick_questions(bot, n_questions)
     prompts = []
     for q in questions:  # the identical prompt the bot will build (retrieval is deterministic)
-        messages, kept, dropped, n_tok = fit_context(llm, q, bot.retriever.search(q, bot.config.top_k).passages,
-                                                    bot.config.max_answer_tokens)
+        messages, kept, dropped, n_tok = bot.build_prompt(q, bot.retriever.search(q, bot.config.top_k).passages)
         prompts.append(llm.render(messages))
     shared = [0]  # prompt tokens each question shares with the one before (llama.cpp reuses them)
     toks = [llm.llama.tokenize(pr.encode("utf-8"), add_bos=False, special=True) for pr, _ in prompts]

@@ -146,8 +146,7 @@ class Bot:
         if reason:
             yield answering.refusal(question, passages, reason, timings, llm.model_id)
             return
-        messages, kept, dropped, _ = answering.fit_context(llm, question, passages,
-                                                           self.config.max_answer_tokens)
+        messages, kept, dropped, _ = self.build_prompt(question, passages, lang, english)
         stats: dict = {}
         pieces = []
         for piece in llm.stream(messages, self.config.max_answer_tokens, stats):
@@ -155,7 +154,20 @@ class Bot:
             yield piece
         timings.update(prompt_s=stats.get("prompt_s", 0.0), generation_s=stats.get("generate_s", 0.0))
         yield answering.finish(question, "".join(pieces), kept, lang, stats, timings, dropped,
-                               llm.model_id, english_question=english)
+                               llm.model_id, english_question=english, with_quotes=self.config.quotes)
+
+    def build_prompt(self, question: str, passages: list[Passage], lang: str = "en",
+                     english: str | None = None) -> tuple[list[dict], list[Passage], int, int]:
+        """The chat messages for ``question`` over ``passages`` (compacted to the question's most
+        relevant sentences when ``context_tokens`` is set), the passages kept within the model's
+        context window, how many were dropped, and the prompt's token count."""
+        llm = self.llm
+        texts = None
+        if self.config.context_tokens > 0:
+            versions = answering.question_versions(question, lang, english, passages)
+            texts = [answering.compact(versions, p, self.config.context_tokens, llm.count_tokens)
+                     for p in passages]
+        return answering.fit_context(llm, question, passages, self.config.max_answer_tokens, texts)
 
     def _check_question(self, question: str) -> str:
         q = " ".join((question or "").split())

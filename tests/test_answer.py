@@ -73,6 +73,17 @@ def test_context_budget_drops_lowest_ranked(qa_bot, default_llm):
     assert n + budget <= default_llm.n_ctx
 
 
+def test_compact_context_keeps_every_passage_in_fewer_tokens(qa_bot):
+    q = "From what date was Tongyi Qianwen available to the public?"
+    passages = qa_bot.search(q, 4)
+    full = qa_bot.build_prompt(q, passages)
+    bot = type(qa_bot)(qa_bot.config.replace(context_tokens=40), qa_bot.store, qa_bot.embedder, llm=qa_bot.llm)
+    short = bot.build_prompt(q, passages)
+    assert short[1] == full[1] == passages and short[3] < full[3]
+    body = short[0][-1]["content"]
+    assert all(f"Passage [{n}]:" in body for n in range(1, 5)) and "September 13th" in body
+
+
 @pytest.mark.parametrize("q,msg", [("", "empty"), ("   \n ", "empty"), ("why? " * 400, "limit")])
 def test_bad_questions(qa_bot, q, msg):
     with pytest.raises(RagError, match=msg):

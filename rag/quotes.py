@@ -1,0 +1,211 @@
+"""Quote selection: the passage sentences that answer a question, chosen without the model.
+
+A small model's draft often fails verification although the retrieved passages hold the
+answer. The answer therefore also carries verbatim quotes (quote-then-answer): the sentences
+of the given passages that cover most of the question's terms, a second and third quote only
+when they cover parts of the question the first one leaves out (multi-part questions), and the
+sentence that follows a quote when it qualifies the claim ("However, these rumors have yet to
+be substantiated") or goes on about it ("He was replaced by ..."). Links and headings are not
+quoted; a table row is quoted with its cells separated by semicolons.
+
+A quote is offered only when it could answer the question:
+  * coverage: it (with its passage's title) holds enough of the question's weighted terms;
+  * answer type: it holds something of the kind the question asks for that the question
+    itself lacks -- a number for "how many", a date for "when", a name for "who" or "where",
+    a cause for "why" (``expected_type`` / ``has_expected``).
+
+Example: for "From what date was Tongyi Qianwen open to the public?" the quote is
+"... available for public and enterprise access throughout China starting on September 13th".
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from . import grounding
+from .chunking import sentence_spans
+from .retrieve import Passage
+
+# words that frame a question rather than name its subject
+FRAMING = set("""
+according article articles report reports reported say says said mention mentions mentioned
+describe described name named called tell told source sources text passage passages write wrote
+state states stated explain explained give given different each both kind type
+date dates time times year years month months number amount
+secondo articolo articoli dice dicono detto riporta chiamato nome quale quali
+""".split())
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_HEDGE = re.compile(r"\b(however|but|rumou?rs?|rumou?red|unconfirmed|not (been )?confirmed|yet to be"
+                    r"|unverified|reportedly|allegedly|speculat\w*|though|although|tuttavia|però|"
+                    r"indiscrezion\w*|non confermat\w*)\b|然而|但是|传闻|未经证实", re.I)
+_NUMBER_WORDS = set("""one two three four five six seven eight nine ten eleven twelve dozen dozens
+hundred hundreds thousand thousands million millions billion billions trillion trillions
+uno due tre quattro cinque sei sette otto nove dieci cento mille milioni miliardi""".split())
+_WEEKDAYS = set("""monday tuesday wednesday thursday friday saturday sunday lunedì martedì
+mercoledì giovedì venerdì sabato domenica yesterday today tomorrow ieri oggi""".split())
+_CAUSE = re.compile(r"\b(because|due to|owing to|as a result|reason|in order to|so that|so as to|"
+                    r"aims? to|in a bid to|to focus|amid|since|perché|poiché|a causa|per via)\b"
+                    r"|因为|由于|为了", re.I)
+
+QUESTION_TYPES = [  # (type, pattern over the question), first match wins
+    ("number", re.compile(r"\bhow (many|much)\b|\bquant[ioae]\b|多少|几", re.I)),
+    ("date", re.compile(r"\bwhen\b|\bwhat (date|day|year|month|time)\b|\bwhich (date|day|year|month)\b"
+                        r"|\bquando\b|\bin quale (giorno|anno|mese|data)\b|\bquale (giorno|data)\b"
+                        r"|哪一天|哪天|何时|什么时候|哪年|哪一年|几月|哪个月|日期", re.I)),
+    ("cause", re.compile(r"\bwhy\b|\bperch[ée]\b|\bcome mai\b|为什么|为何", re.I)),
+    # "who" is often answered by a group ("business customers"), so only "where" needs a name
+    ("name", re.compile(r"\bwhere\b|\bdove\b|哪里|在哪", re.I)),
+]
+
+
+def expected_type(question: str) -> str | None:
+    for kind, pattern in QUESTION_TYPES:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def has_expected(kind: str | None, text: str, question: str) -> bool:
+    """Does ``text`` hold an answer of ``kind`` that is not already part of the question?"""
+    if kind is None:
+        return True
+    q_norm = grounding.normalize(question)
+    new_numbers = grounding.numbers(text) - grounding.numbers(question)
+    words = {w.casefold() for w in re.findall(r"[^\W\d_]+", text)}
+    if kind == "number":
+        return bool(new_numbers) or any(w in _NUMBER_WORDS and w not in q_norm for w in words)
+    if kind == "date":
+        return bool(new_numbers) or any(w in _WEEKDAYS and w not in q_norm for w in words)
+    if kind == "cause":
+        return bool(_CAUSE.search(text))
+    if kind == "name":
+        return any(n not in q_norm for n in grounding.names(text)) or bool(_CJK.search(text))
+    return True
+
+
+def terms(text: str) -> set[str]:
+    """Stemmed content words, names and numbers; character pairs for Chinese."""
+    words = {re.sub(r"['’]s?$", "", w) for w in grounding.content_words(text)}  # "alibaba's"
+    out = {grounding._stem(w) for w in words if w not in FRAMING}
+    out |= {n for n in grounding.names(text) if n not in FRAMING}
+    out |= grounding.numbers(text)
+    han = "".join(_CJK.findall(text))
+    out |= {han[i:i + 2] for i in range(len(han) - 1)}
+    return out
+
+
+@dataclass
+class Quote:
+    passage: int  # 1-based passage number
+    start: int  # span inside the passage text
+    end: int
+    text: str
+    coverage: float  # weighted share of the question's terms the quote holds
+
+
+_MARKUP = re.compile(r"\]\(|https?://|^\s*#|\|\s*:?-{3,}")  # links, headings, table rules
+
+
+def _candidates(passages: list[Passage]) -> list[tuple[int, int, int, str]]:
+    """Prose sentences of the passages: (passage number, start, end, text)."""
+    out = []
+    for n, p in enumerate(passages, 1):
+        for s, e in sentence_spans(p.text):
+            text = p.text[s:e].strip()
+            if len(text) >= 20 and not _MARKUP.search(text):
+                out.append((n, s, e, text))
+    return out
+
+
+# a sentence that goes on about the one before it ("He was replaced by ...")
+_CONTINUES = re.compile(r"^(he|she|it|they|this|these|that|those|his|her|its|their|the company|"
+                        r"lui|lei|esso|essa|questo|questa|他|她|它|这)\b", re.I)
+
+
+MIN_FIRST = 0.2  # weighted share of the question's terms the best quote must hold
+MIN_FURTHER = 0.15  # ... that a further quote must add
+MIN_COVERAGE = 0.35  # ... that all the quotes together must hold
+
+
+def select_quotes(versions: dict[str, str], passages: list[Passage],
+                  max_quotes: int = 3, min_coverage: float | None = None) -> list[Quote]:
+    """Up to ``max_quotes`` passage sentences that together answer the question.
+
+    ``versions`` maps a language code to the question in that language (the asked question
+    and, when it was not English, its English translation). A passage is compared with the
+    version in its own language; failing one, with the first version's names and numbers only.
+    """
+    cands = _candidates(passages)
+    versions = {lang: q for lang, q in versions.items() if q}
+    if not cands or not versions:
+        return []
+    first = next(iter(versions))
+    q_terms = {lang: terms(q) for lang, q in versions.items()}
+    q_keys = {lang: grounding.names(q) | grounding.numbers(q) for lang, q in versions.items()}
+    cand_lang, cand_terms = [], []
+    for i, (n, s, e, text) in enumerate(cands):
+        p = passages[n - 1]
+        lang = p.language if p.language in versions else first
+        # a sentence says "it" or "he" for what the one before it (or the title) names
+        before = cands[i - 1][3] if i and cands[i - 1][0] == n else ""
+        near = grounding.normalize(f"{p.title} {p.publisher} {before} {text}")
+        t = terms(text) | {k for k in q_keys[lang] if k in near}
+        if p.language and p.language not in versions:  # another language: names and numbers only
+            t = {x for x in t if x in q_keys[lang] or x.isdigit()}
+        cand_lang.append(lang)
+        cand_terms.append(t)
+    for lang in q_terms:  # Chinese words left in a translation cannot match Latin-script text
+        pool_text = "".join(c[3] for c, cl in zip(cands, cand_lang) if cl == lang)
+        if not _CJK.search(pool_text):
+            q_terms[lang] = {t for t in q_terms[lang] if not _CJK.search(t)}
+    weight, total = {}, {}
+    for lang, qt in q_terms.items():
+        # rarer terms weigh more: a word every candidate shares says little about which answers
+        pool = [ct for ct, cl in zip(cand_terms, cand_lang) if cl == lang] or cand_terms
+        df = {t: sum(t in ct for ct in pool) for t in qt}
+        weight[lang] = {t: math.log(1 + len(pool) / (1 + df[t])) + (0.5 if t in q_keys[lang] else 0.0)
+                        for t in qt}
+        total[lang] = sum(weight[lang].values()) or 1.0
+    kinds = {lang: expected_type(q) for lang, q in versions.items()}
+    kind_lang = next((lang for lang, k in kinds.items() if k), first)
+
+    def gain(i: int, covered: dict[str, set[str]]) -> float:
+        lang = cand_lang[i]
+        new = (q_terms[lang] & cand_terms[i]) - covered.get(lang, set())
+        return sum(weight[lang][t] for t in new) / total[lang]
+
+    chosen: list[int] = []
+    covered: dict[str, set[str]] = {}
+    while len(chosen) < max_quotes:
+        best, best_gain = None, 0.0
+        for i in range(len(cands)):
+            if i in chosen:
+                continue
+            if not chosen and not has_expected(kinds[kind_lang], cands[i][3], versions[kind_lang]):
+                continue  # the first quote must hold what the question asks for
+            g = gain(i, covered) - 0.01 * cands[i][0]  # prefer better-ranked passages on ties
+            if g > best_gain:
+                best, best_gain = i, g
+        need = MIN_FIRST if not chosen else MIN_FURTHER
+        if best is None or best_gain < need:
+            break
+        chosen.append(best)
+        covered.setdefault(cand_lang[best], set()).update(q_terms[cand_lang[best]] & cand_terms[best])
+    if sum(sum(weight[lang][t] for t in ts) / total[lang] for lang, ts in covered.items()) < \
+            (MIN_COVERAGE if min_coverage is None else min_coverage):
+        return []  # together the quotes leave most of the question unanswered
+    quotes: list[Quote] = []
+
+    def add(q: Quote) -> None:
+        if all((q.passage, q.start) != (o.passage, o.start) for o in quotes):
+            quotes.append(q)
+
+    for i in chosen:
+        n, s, e, text = cands[i]
+        add(Quote(n, s, e, text, round(gain(i, {}), 3)))
+        nxt = [c for c in cands if c[0] == n and c[1] >= e]
+        if nxt and (_HEDGE.search(nxt[0][3][:80]) or _CONTINUES.match(nxt[0][3])):
+            add(Quote(n, nxt[0][1], nxt[0][2], nxt[0][3], 0.0))
+    return quotes
