@@ -219,8 +219,8 @@ def verify(draft: str, question: str, passages: list[Passage], same_language) ->
     kept, flagged = [], []
     for raw in grounding.split_sentences(draft):
         plain = grounding.strip_markers(raw)
-        if not plain or is_model_refusal(plain):
-            continue
+        if not re.search(r"[^\W_]", plain) or is_model_refusal(plain):
+            continue  # nothing but markers or punctuation ("[2] [2] [2] ...")
         if plain.rstrip().endswith(("?", "？")):  # an echoed question is not an answer
             flagged.append(plain)
             continue
@@ -344,6 +344,14 @@ def finish(question: str, draft: str, passages: list[Passage], question_lang: st
     asked = english_question or question
     quotes = quoting.select_quotes(question_versions(question, question_lang, english_question, passages),
                                    passages) if with_quotes else []
+    if with_quotes:  # a drafted claim the source calls a rumour keeps the source's words
+        seen = {(q.passage, q.start) for q in quotes}
+        for d in drafted:
+            for n in d.citations:
+                for q in quoting.qualifiers(d.text, n, passages[n - 1]):
+                    if (q.passage, q.start) not in seen:
+                        seen.add((q.passage, q.start))
+                        quotes.append(q)
     sentences = drafted + quote_sentences(quotes, drafted)
     reason = ""
     if is_model_refusal(draft) and not sentences:

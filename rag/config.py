@@ -39,7 +39,7 @@ class Config:
     n_ctx: int = 4096
     max_answer_tokens: int = 256
     quotes: bool = True  # answers also carry the passage sentences that answer the question
-    context_tokens: int = 0  # >0: each passage is cut to its most relevant sentences, this many tokens
+    context_tokens: int = 60  # per passage in the prompt: its most relevant sentences (0 = all)
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     max_question_chars: int = 1000
     max_upload_bytes: int = 2_000_000

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from .chunking import CHUNKER_VERSION, chunk_document
 from .corpus import Document, load_folder_or_files
+from .retrieve import terms_field
 
-BATCH_CHUNKS = 256
+BATCH_CHUNKS = 512  # chunks embedded per call: bigger batches pad less (encode sorts by length within a call); a killed run redoes at most one batch
 
 
 @dataclass
@@ -145,7 +146,8 @@ def _write_batch(batch, store, embedder, rep):
         dm.pop("source_path", None)
         for c in chunks:
             ids.append(c.id)
-            metas.append({**dm, "start": c.start, "end": c.end, "index": c.index})
+            metas.append({**dm, "start": c.start, "end": c.end, "index": c.index,
+                          "terms": terms_field(c.text)})
     if ids:
         store.add_chunks(ids, vectors, texts, metas)
     rep.chunks_embedded += len(ids)

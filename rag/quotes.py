@@ -209,3 +209,20 @@ def select_quotes(versions: dict[str, str], passages: list[Passage],
         if nxt and (_HEDGE.search(nxt[0][3][:80]) or _CONTINUES.match(nxt[0][3])):
             add(Quote(n, nxt[0][1], nxt[0][2], nxt[0][3], 0.0))
     return quotes
+
+
+def qualifiers(claim: str, n: int, passage: Passage) -> list[Quote]:
+    """The passage sentence behind ``claim`` and the one after it, when either calls the claim
+    a rumour or unconfirmed: a drafted "it was trained on 10 trillion parameters" must not
+    lose the source's "rumors suggest ... these rumors have yet to be substantiated"."""
+    qs, qe = grounding.best_sentence(claim, passage.text)
+    spans = [(s, e) for s, e in sentence_spans(passage.text) if e > qs]
+    out = []
+    for s, e in spans[:2]:
+        text = passage.text[s:e].strip()
+        if _HEDGE.search(text) and not _MARKUP.search(text):
+            out.append(Quote(n, s, e, text, 0.0))
+    if out and out[0].start != spans[0][0]:  # the hedge is in the next sentence: quote the claim too
+        s, e = spans[0]
+        out.insert(0, Quote(n, s, e, passage.text[s:e].strip(), 0.0))
+    return out

@@ -60,11 +60,23 @@ def distinctive_terms(text: str) -> set[str]:
     return terms
 
 
+def terms_field(text: str) -> str:
+    """``distinctive_terms`` as stored in a chunk's metadata at ingestion (none has a space)."""
+    return " ".join(sorted(distinctive_terms(text)))
+
+
+def chunk_terms(text: str, meta: dict) -> set[str]:
+    """A chunk's distinctive terms: from its metadata, or computed for an older store."""
+    stored = meta.get("terms")
+    return set(stored.split()) if isinstance(stored, str) else distinctive_terms(text)
+
+
 class Retriever:
     def __init__(self, store, embedder, pool: int = 24):
         self.store = store
         self.embedder = embedder
         self.pool = pool
+        self._keyword_worker = None  # a thread: BM25 runs while Chroma answers the dense query
 
     def search(self, question: str, k: int = 4, extra_queries: list[str] | None = None) -> SearchResult:
         """Top ``k`` passages. ``extra_queries`` (e.g. a translation) join the fusion."""
@@ -74,6 +86,11 @@ class Retriever:
         t1 = time.perf_counter()
         n = max(self.pool, 4 * k)
         lists, dense_sim, kw_score, payload = [], {}, {}, {}
+        if self._keyword_worker is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._keyword_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-bm25")
+        keyword = self._keyword_worker.submit(self._keyword_hits, queries, n)
         for q, v in zip(queries, vectors):
             dense = self.store.dense_query(v, n)
             lists.append([c for c, *_ in dense])
@@ -81,9 +98,8 @@ class Retriever:
                 dense_sim[cid] = max(sim, dense_sim.get(cid, -1.0))
                 payload[cid] = (text, meta)
         t2 = time.perf_counter()
-        kw = self.store.keyword_index()
-        for q in queries:
-            hits = kw.query(q, n)
+        hits_per_query, keyword_s = keyword.result()
+        for hits in hits_per_query:
             lists.append([c for c, _ in hits])
             for cid, s in hits:
                 kw_score[cid] = max(s, kw_score.get(cid, 0.0))
@@ -97,11 +113,18 @@ class Retriever:
         order = sorted((c for c in fused if c in payload), key=lambda c: (-fused[c], c))
         passages = self._fold(order, payload, fused, dense_sim, kw_score, k)
         t4 = time.perf_counter()
+        # keyword_s: the BM25 work itself (it overlaps dense_s); keyword_wait_s: what it added
         return SearchResult(passages, {"embed_question_s": t1 - t0, "dense_s": t2 - t1,
-                                       "keyword_s": t3 - t2, "fuse_s": t4 - t3})
+                                       "keyword_s": keyword_s, "keyword_wait_s": t3 - t2,
+                                       "fuse_s": t4 - t3})
+
+    def _keyword_hits(self, queries: list[str], n: int) -> tuple[list[list[tuple[str, float]]], float]:
+        t = time.perf_counter()
+        kw = self.store.keyword_index()
+        return [kw.query(q, n) for q in queries], time.perf_counter() - t
 
     def _fold(self, order, payload, fused, dense_sim, kw_score, k) -> list[Passage]:
-        terms = {c: distinctive_terms(payload[c][0]) for c in order}
+        terms = {c: chunk_terms(*payload[c]) for c in order}
         df: dict[str, int] = {}
         for ts in terms.values():
             for t in ts:

@@ -76,9 +76,12 @@ def test_context_budget_drops_lowest_ranked(qa_bot, default_llm):
 def test_compact_context_keeps_every_passage_in_fewer_tokens(qa_bot):
     q = "From what date was Tongyi Qianwen available to the public?"
     passages = qa_bot.search(q, 4)
-    full = qa_bot.build_prompt(q, passages)
-    bot = type(qa_bot)(qa_bot.config.replace(context_tokens=40), qa_bot.store, qa_bot.embedder, llm=qa_bot.llm)
-    short = bot.build_prompt(q, passages)
+    def prompt(tokens):
+        bot = type(qa_bot)(qa_bot.config.replace(context_tokens=tokens), qa_bot.store, qa_bot.embedder,
+                           llm=qa_bot.llm)
+        return bot.build_prompt(q, passages)
+
+    full, short = prompt(0), prompt(40)
     assert short[1] == full[1] == passages and short[3] < full[3]
     body = short[0][-1]["content"]
     assert all(f"Passage [{n}]:" in body for n in range(1, 5)) and "September 13th" in body

@@ -92,3 +92,18 @@ def test_a_translation_loses_the_numbers_and_names_the_model_invented():
     assert faithful("Chi ha sostituito Daniel Zhang alla guida del Cloud?",
                     "Who replaced Daniel Zhang as head of Cloud, said Zhang Shuhang?") \
         == "Who replaced Daniel Zhang as head of Cloud, said Zhang?"
+
+
+def test_a_drafted_rumour_keeps_the_sources_caveat():
+    from rag.quotes import qualifiers
+
+    got = qualifiers("It was trained with 10 trillion parameters.", 2, RUMOUR)
+    assert [q.text for q in got] == ["Rumors suggest it may have been trained with 10 trillion parameters.",
+                                     "However, these rumors have yet to be substantiated."]
+    assert qualifiers("It opens on September 13th.", 1, LAUNCH) == []
+
+
+def test_a_draft_of_bare_markers_is_no_sentence():
+    a = finish("From what date is Tongyi Qianwen open to the public?", "[2] [2] [2] [2]", [LAUNCH, RUMOUR],
+               "en", {}, {}, 0, "m")
+    assert a.text == "“Its model Tongyi Qianwen opens to the public starting on September 13th” [1]."
