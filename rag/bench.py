@@ -808,7 +808,7 @@ def pick_questions(bot, n: int) -> list[str]:
     out = []
     for row in load_questions(only_answerable_en=True):
         q = row["question"]
-        if not evidence_gate(q, bot.retriever.search(q, bot.config.top_k).passages):
+        if not evidence_gate(q, bot.retrieve(q)[2]):
             out.append(q)
         if len(out) == n:
             break
@@ -838,7 +838,7 @@ def bench_answer(ctx: dict, preset: str, n_questions: int, min_questions: int) -
     questions = pick_questions(bot, n_questions)
     prompts = []
     for q in questions:  # the identical prompt the bot will build (retrieval is deterministic)
-        messages, kept, dropped, n_tok = bot.build_prompt(q, bot.retriever.search(q, bot.config.top_k).passages)
+        messages, kept, dropped, n_tok = bot.build_prompt(q, bot.retrieve(q)[2])
         prompts.append(llm.render(messages))
     shared = [0]  # prompt tokens each question shares with the one before (llama.cpp reuses them)
     toks = [llm.llama.tokenize(pr.encode("utf-8"), add_bos=False, special=True) for pr, _ in prompts]

@@ -128,17 +128,7 @@ class Bot:
         ``Answer.question`` field holds what was actually asked).
         """
         question = self.condense(history, question)
-        t0 = time.perf_counter()
-        lang = _question_language(question)
-        english = None
-        if lang not in ("en", "und"):
-            english = answering.translate_question(self.llm, question)
-        timings = {"translate_s": time.perf_counter() - t0}
-        t1 = time.perf_counter()
-        res = self.retriever.search(question, k or self.config.top_k,
-                                    extra_queries=[english] if english else None)
-        timings.update(retrieval_s=time.perf_counter() - t1, **res.timings)
-        passages = res.passages
+        lang, english, passages, timings = self.retrieve(question, k)
         # the gate compares words, so it only judges questions asked in English; a translated
         # question is left to verification, which compares names and numbers
         reason = "" if english else answering.evidence_gate(question, passages)
@@ -155,6 +145,21 @@ class Bot:
         timings.update(prompt_s=stats.get("prompt_s", 0.0), generation_s=stats.get("generate_s", 0.0))
         yield answering.finish(question, "".join(pieces), kept, lang, stats, timings, dropped,
                                llm.model_id, english_question=english, with_quotes=self.config.quotes)
+
+    def retrieve(self, question: str, k: int | None = None) -> tuple[str, str | None, list[Passage], dict]:
+        """The question's language, its English translation (None for English questions), the
+        passages for it (the translation joins the search) and the timings."""
+        t0 = time.perf_counter()
+        lang = _question_language(question)
+        english = None
+        if lang not in ("en", "und"):
+            english = answering.translate_question(self.llm, question)
+        timings = {"translate_s": time.perf_counter() - t0}
+        t1 = time.perf_counter()
+        res = self.retriever.search(question, k or self.config.top_k,
+                                    extra_queries=[english] if english else None)
+        timings.update(retrieval_s=time.perf_counter() - t1, **res.timings)
+        return lang, english, res.passages, timings
 
     def build_prompt(self, question: str, passages: list[Passage], lang: str = "en",
                      english: str | None = None) -> tuple[list[dict], list[Passage], int, int]:

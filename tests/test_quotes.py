@@ -107,3 +107,4 @@ def test_a_draft_of_bare_markers_is_no_sentence():
     a = finish("From what date is Tongyi Qianwen open to the public?", "[2] [2] [2] [2]", [LAUNCH, RUMOUR],
                "en", {}, {}, 0, "m")
     assert a.text == "“Its model Tongyi Qianwen opens to the public starting on September 13th” [1]."
+

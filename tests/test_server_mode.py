@@ -1,6 +1,5 @@
 """The same store code against a real `chroma run` server on 127.0.0.1."""
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -9,18 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from rag.bench import free_port  # the benchmark starts servers the same way
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def chroma_server(tmp_path):
-    port = _free_port()
+    port = free_port()
     chroma = Path(sys.executable).parent / "chroma"
     assert chroma.exists(), "the chroma CLI is installed with chromadb"
     proc = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "server-data"),
@@ -80,4 +75,4 @@ def test_unreachable_server_is_a_clear_error(tmp_path):
     from rag.errors import RagError
 
     with pytest.raises(RagError, match="cannot reach the Chroma server"):
-        Bot.from_config(Config(home=tmp_path, chroma_url=f"http://127.0.0.1:{_free_port()}"))
+        Bot.from_config(Config(home=tmp_path, chroma_url=f"http://127.0.0.1:{free_port()}"))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 
 from rag import ui_render as ui
 from rag.answer import Citation
+from rag.bench import free_port  # the benchmark starts servers the same way
 from rag.errors import RagError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,12 +85,6 @@ def test_sources_escape_hostile_article():
 
 
 # -- the app in a browser --------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _log_tail(path: Path, n: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
@@ -105,7 +99,7 @@ def app(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ui")
     corpus = tmp / "corpus"
     shutil.copytree(CORPUS, corpus)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(RAG_HOME=str(tmp / "home"), RAG_STORE_DIR=str(tmp / "store"), RAG_CORPUS_DIR=str(corpus),
                RAG_MODELS_DIR=str(Config.from_env().model_cache),  # the shared, assembled model
