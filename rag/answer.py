@@ -254,8 +254,12 @@ def answers_question(question: str, sentences: list[Sentence], passages: list[Pa
     with a passage naming Alibaba's CEO shares "CEO" but not "OpenAI" with its evidence.
     """
     q_nums, q_names = grounding.numbers(question), grounding.names(question)
-    # stemmed content words; not for a machine-translated question, whose wording is the model's
-    q_words = quoting.terms(question) - q_names - q_nums if words else set()
+    # stemmed content words; not for a machine-translated question, whose wording is the model's,
+    # nor for a yes/no question, whose words state the claim the evidence may contradict
+    # ("Is he still in charge?" -- "he stepped down")
+    yes_no = re.match(r"\s*(is|are|was|were|do|does|did|has|have|had|can|could|will|would|should)\b",
+                      question, re.I)
+    q_words = quoting.terms(question) - q_names - q_nums if words and not yes_no else set()
     if not q_nums and not q_names and not q_words:
         return True
     allowed_missing = max(0, (len(q_names) - 1) // 3)  # 1-3 names: none may be missing

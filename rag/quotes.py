@@ -88,6 +88,8 @@ def has_expected(kind: str | None, text: str, question: str) -> bool:
 def terms(text: str) -> set[str]:
     """Stemmed content words, names and numbers; character pairs for Chinese."""
     words = {re.sub(r"['’]s?$", "", w) for w in grounding.content_words(text)}  # "alibaba's"
+    words |= {part for w in words if "-" in w for part in w.split("-")  # "image-generation"
+              if len(part) > 3 and part not in grounding.STOPWORDS}
     out = {grounding._stem(w) for w in words if w not in FRAMING}
     out |= {n for n in grounding.names(text) if n not in FRAMING}
     out |= grounding.numbers(text)
