@@ -51,7 +51,8 @@ class Bot:
         paths = [Path(p) for p in (paths or [self.config.corpus_dir])]
         with self._ingest_lock:
             return ingest(paths, self.store, self.embedder, self.config.chunk_tokens,
-                          progress=progress, on_progress=on_progress)
+                          progress=progress, on_progress=on_progress,
+                          batch_chunks=self.config.ingest_batch)
 
     def delete_document(self, doc_id: str) -> int:
         with self._ingest_lock:

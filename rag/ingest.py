@@ -21,7 +21,9 @@ from .chunking import CHUNKER_VERSION, chunk_document
 from .corpus import Document, load_folder_or_files
 from .retrieve import terms_field
 
-BATCH_CHUNKS = 512  # chunks embedded per call: bigger batches pad less (encode sorts by length within a call); a killed run redoes at most one batch
+# chunks embedded and written per step: bigger batches pad less (encode sorts by length within a
+# call); a killed run redoes at most one batch
+BATCH_CHUNKS = 512
 
 
 @dataclass
@@ -57,7 +59,7 @@ def doc_metadata(doc: Document, n_chunks: int | None = None) -> dict:
 
 
 def ingest(paths: list[Path], store, embedder, chunk_tokens: int, progress: bool = False,
-           on_progress=None) -> IngestReport:
+           on_progress=None, batch_chunks: int = BATCH_CHUNKS) -> IngestReport:
     """Bring the store in line with ``paths``. A missing path raises before the store is touched.
 
     ``on_progress(done_chunks, total_chunks)`` is called as batches finish (for the UI).
@@ -91,7 +93,7 @@ def ingest(paths: list[Path], store, embedder, chunk_tokens: int, progress: bool
         store.forget_document(doc_id)
         rep.removed.append(doc_id)
     if todo:
-        _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_progress)
+        _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_progress, batch_chunks)
     if todo or gone:
         store.keyword_index()  # rebuilt once here, stamped with the new generation
     rep.embedder_loaded = embedder.loaded
@@ -107,7 +109,7 @@ def _source_gone(rec, folders: list[Path]) -> bool:
     return any(p.parent == f for f in folders) and not p.exists()
 
 
-def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_progress):
+def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_progress, batch_chunks):
     chunked = [(doc, fp, chunk_document(doc.id, doc.text, chunk_tokens, fits=embedder.fits))
                for doc, fp in todo]
     total = sum(len(c) for _, _, c in chunked)
@@ -122,7 +124,7 @@ def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_prog
         if item is not None:
             batch.append(item)
         size = sum(len(c) for _, _, c in batch)
-        if batch and (item is None or size >= BATCH_CHUNKS):
+        if batch and (item is None or size >= batch_chunks):
             _write_batch(batch, store, embedder, rep)
             done += size
             if bar:

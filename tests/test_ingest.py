@@ -100,7 +100,9 @@ def _synthetic_corpus(folder: Path, n: int) -> None:
 def test_kill_and_resume(tmp_path):
     corpus = tmp_path / "corpus"
     _synthetic_corpus(corpus, 60)
-    env = {**os.environ, "RAG_STORE_DIR": str(tmp_path / "s"), "RAG_CORPUS_DIR": str(corpus)}
+    # small steps, so that the kill lands between written and unwritten batches
+    env = {**os.environ, "RAG_STORE_DIR": str(tmp_path / "s"), "RAG_CORPUS_DIR": str(corpus),
+           "RAG_INGEST_BATCH": "64"}
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest", "--progress"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # wait until the first batches are being written, then kill without warning
