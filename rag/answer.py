@@ -126,7 +126,7 @@ def translate_question(llm, question: str) -> str:
     messages = [{"role": "system", "content": TRANSLATE_PROMPT}, *TRANSLATE_EXAMPLES,
                 {"role": "user", "content": question}]
     out = llm.complete(messages, max_tokens=80).text.strip().split("\n")[0].strip().strip('"')
-    if not 3 <= len(out) <= 500 or len(re.findall(r"[\u4e00-\u9fff]", out)) > len(out) / 4:
+    if not 3 <= len(out) <= 500 or len(grounding.CJK.findall(out)) > len(out) / 4:
         return question  # not a translation (still Chinese, or empty)
     return faithful(question, out)
 
@@ -136,7 +136,7 @@ def faithful(original: str, translation: str) -> str:
     the original does not contain: a small model's translation invents them ("From January 1,
     2023, ..." for a question that names no date), and the checks would then demand them."""
     o_nums, o_norm = grounding.numbers(original), grounding.normalize(original)
-    latin = not re.search(r"[\u4e00-\u9fff]", original)
+    latin = not grounding.CJK.search(original)
 
     def keep(m: re.Match) -> str:
         w = m.group()
@@ -156,17 +156,17 @@ def faithful(original: str, translation: str) -> str:
 def compact(versions: dict[str, str], passage: Passage, budget: int, count_tokens) -> str:
     """The passage's sentences that share most terms with the question, in their own order,
     within ``budget`` tokens (at least the best one). Fewer prompt tokens: faster prefill."""
-    spans = sentence_spans(passage.text)
+    sents = [passage.text[s:e] for s, e in sentence_spans(passage.text)]
     q_terms = set().union(*(quoting.terms(q) for q in versions.values()))
-    scored = sorted(range(len(spans)), key=lambda i: (-len(q_terms & quoting.terms(passage.text[slice(*spans[i])])), i))
+    scored = sorted(range(len(sents)), key=lambda i: (-len(q_terms & quoting.terms(sents[i])), i))
     keep, used = [], 0
     for i in scored:
-        n = count_tokens(passage.text[slice(*spans[i])])
+        n = count_tokens(sents[i])
         if keep and used + n > budget:
             continue
         keep.append(i)
         used += n
-    return " ... ".join(passage.text[slice(*spans[i])].strip() for i in sorted(keep))
+    return " ... ".join(sents[i].strip() for i in sorted(keep))
 
 
 def fit_context(llm, question: str, passages: list[Passage], max_answer_tokens: int,
@@ -273,8 +273,8 @@ def answers_question(question: str, sentences: list[Sentence], passages: list[Pa
             window = f"{p.title} {p.publisher} {p.text[max(0, qs - 300):qe + 300]}"
             w = grounding.normalize(window) + " " + grounding.normalize(s.text)
             w_nums = grounding.numbers(window) | grounding.numbers(s.text)
-            want = q_words if re.search(r"[\u4e00-\u9fff]", window) else {w for w in q_words if w.isascii()
-                                                                         or not re.search(r"[\u4e00-\u9fff]", w)}
+            # Chinese words cannot match a Latin-script window
+            want = q_words if grounding.CJK.search(window) else {w for w in q_words if not grounding.CJK.search(w)}
             # the passage, not the answer sentence: a draft that echoes the question's words
             # ("Alibaba is headquartered in China") must not vouch for itself
             words_ok = len(want & quoting.terms(window)) >= MIN_QUESTION_WORDS * len(want)
@@ -322,9 +322,12 @@ def question_versions(question: str, question_lang: str, english_question: str |
 
 
 def quote_sentences(quotes: list[quoting.Quote], drafted: list[Sentence]) -> list[Sentence]:
-    """Quotes as answer sentences, minus those a drafted sentence already repeats."""
-    out = []
+    """Quotes as answer sentences, minus repeats (of another quote, or by a drafted sentence)."""
+    out, seen = [], set()
     for q in quotes:
+        if (q.passage, q.start) in seen:
+            continue
+        seen.add((q.passage, q.start))
         q_words = grounding.content_words(q.text)
         if any(q_words and len(q_words & grounding.content_words(s.text)) >= 0.8 * len(q_words)
                for s in drafted):
@@ -349,13 +352,7 @@ def finish(question: str, draft: str, passages: list[Passage], question_lang: st
     quotes = quoting.select_quotes(question_versions(question, question_lang, english_question, passages),
                                    passages) if with_quotes else []
     if with_quotes:  # a drafted claim the source calls a rumour keeps the source's words
-        seen = {(q.passage, q.start) for q in quotes}
-        for d in drafted:
-            for n in d.citations:
-                for q in quoting.qualifiers(d.text, n, passages[n - 1]):
-                    if (q.passage, q.start) not in seen:
-                        seen.add((q.passage, q.start))
-                        quotes.append(q)
+        quotes += [q for d in drafted for n in d.citations for q in quoting.qualifiers(d.text, n, passages[n - 1])]
     sentences = drafted + quote_sentences(quotes, drafted)
     reason = ""
     if is_model_refusal(draft) and not sentences:

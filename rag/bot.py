@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from . import answer as answering
+from . import answer as answering, grounding
 from .config import Config
 from .embedding import Embedder
 from .errors import RagError
@@ -188,6 +188,6 @@ class Bot:
 def _question_language(question: str) -> str:
     from .corpus import detect_language
 
-    if any("\u4e00" <= c <= "\u9fff" for c in question):
+    if grounding.CJK.search(question):
         return "zh"
     return detect_language(question) if len(question) >= 20 else "und"

@@ -107,7 +107,7 @@ def _judge(sentence: str, passage) -> bool:
     """The rules judge; names and numbers alone decide when the languages differ."""
     from .corpus import detect_language
 
-    lang = "zh" if any("\u4e00" <= c <= "\u9fff" for c in sentence) else detect_language(sentence)
+    lang = "zh" if grounding.CJK.search(sentence) else detect_language(sentence)
     same = lang in ("und", passage.language) or not passage.language
     return grounding.support(sentence, passage.text, same_language=same).supported
 

@@ -25,6 +25,7 @@ il lo la le gli i un una uno di da in con su per tra fra e ed o che chi cui non 
 delle al alla ai alle nel nella sul sulla è sono ha hanno come anche più questo questa quello
 """.split())
 
+CJK = re.compile(r"[\u4e00-\u9fff]")  # Chinese characters
 _NUM = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")

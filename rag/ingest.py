@@ -78,7 +78,7 @@ def ingest(paths: list[Path], store, embedder, chunk_tokens: int, progress: bool
     for doc in loaded.documents:
         fp = fingerprint(doc.content_hash, embedder.name, chunk_tokens)
         rec = records.get(doc.id)
-        if rec and rec.state == "done" and rec.fingerprint == fp:
+        if unchanged(doc.id, doc.content_hash):
             rep.unchanged.append(doc.id)
         else:
             (rep.updated if rec else rep.added).append(doc.id)

@@ -36,7 +36,6 @@ date dates time times year years month months number amount
 secondo articolo articoli dice dicono detto riporta chiamato nome quale quali
 """.split())
 
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 _HEDGE = re.compile(r"\b(however|but|rumou?rs?|rumou?red|unconfirmed|not (been )?confirmed|yet to be"
                     r"|unverified|reportedly|allegedly|speculat\w*|though|although|tuttavia|però|"
                     r"indiscrezion\w*|non confermat\w*)\b|然而|但是|传闻|未经证实", re.I)
@@ -81,7 +80,7 @@ def has_expected(kind: str | None, text: str, question: str) -> bool:
     if kind == "cause":
         return bool(_CAUSE.search(text))
     if kind == "name":
-        return any(n not in q_norm for n in grounding.names(text)) or bool(_CJK.search(text))
+        return any(n not in q_norm for n in grounding.names(text)) or bool(grounding.CJK.search(text))
     return True
 
 
@@ -93,7 +92,7 @@ def terms(text: str) -> set[str]:
     out = {grounding._stem(w) for w in words if w not in FRAMING}
     out |= {n for n in grounding.names(text) if n not in FRAMING}
     out |= grounding.numbers(text)
-    han = "".join(_CJK.findall(text))
+    han = "".join(grounding.CJK.findall(text))
     out |= {han[i:i + 2] for i in range(len(han) - 1)}
     return out
 
@@ -104,7 +103,6 @@ class Quote:
     start: int  # span inside the passage text
     end: int
     text: str
-    coverage: float  # weighted share of the question's terms the quote holds
 
 
 _MARKUP = re.compile(r"\]\(|https?://|^\s*#|\|\s*:?-{3,}")  # links, headings, table rules
@@ -131,8 +129,7 @@ MIN_FURTHER = 0.15  # ... that a further quote must add
 MIN_COVERAGE = 0.35  # ... that all the quotes together must hold
 
 
-def select_quotes(versions: dict[str, str], passages: list[Passage],
-                  max_quotes: int = 3, min_coverage: float | None = None) -> list[Quote]:
+def select_quotes(versions: dict[str, str], passages: list[Passage], max_quotes: int = 3) -> list[Quote]:
     """Up to ``max_quotes`` passage sentences that together answer the question.
 
     ``versions`` maps a language code to the question in that language (the asked question
@@ -160,8 +157,8 @@ def select_quotes(versions: dict[str, str], passages: list[Passage],
         cand_terms.append(t)
     for lang in q_terms:  # Chinese words left in a translation cannot match Latin-script text
         pool_text = "".join(c[3] for c, cl in zip(cands, cand_lang) if cl == lang)
-        if not _CJK.search(pool_text):
-            q_terms[lang] = {t for t in q_terms[lang] if not _CJK.search(t)}
+        if not grounding.CJK.search(pool_text):
+            q_terms[lang] = {t for t in q_terms[lang] if not grounding.CJK.search(t)}
     weight, total = {}, {}
     for lang, qt in q_terms.items():
         # rarer terms weigh more: a word every candidate shares says little about which answers
@@ -195,8 +192,7 @@ def select_quotes(versions: dict[str, str], passages: list[Passage],
             break
         chosen.append(best)
         covered.setdefault(cand_lang[best], set()).update(q_terms[cand_lang[best]] & cand_terms[best])
-    if sum(sum(weight[lang][t] for t in ts) / total[lang] for lang, ts in covered.items()) < \
-            (MIN_COVERAGE if min_coverage is None else min_coverage):
+    if sum(sum(weight[lang][t] for t in ts) / total[lang] for lang, ts in covered.items()) < MIN_COVERAGE:
         return []  # together the quotes leave most of the question unanswered
     quotes: list[Quote] = []
 
@@ -206,10 +202,10 @@ def select_quotes(versions: dict[str, str], passages: list[Passage],
 
     for i in chosen:
         n, s, e, text = cands[i]
-        add(Quote(n, s, e, text, round(gain(i, {}), 3)))
+        add(Quote(n, s, e, text))
         nxt = [c for c in cands if c[0] == n and c[1] >= e]
         if nxt and (_HEDGE.search(nxt[0][3][:80]) or _CONTINUES.match(nxt[0][3])):
-            add(Quote(n, nxt[0][1], nxt[0][2], nxt[0][3], 0.0))
+            add(Quote(n, *nxt[0][1:]))
     return quotes
 
 
@@ -223,8 +219,8 @@ def qualifiers(claim: str, n: int, passage: Passage) -> list[Quote]:
     for s, e in spans[:2]:
         text = passage.text[s:e].strip()
         if _HEDGE.search(text) and not _MARKUP.search(text):
-            out.append(Quote(n, s, e, text, 0.0))
+            out.append(Quote(n, s, e, text))
     if out and out[0].start != spans[0][0]:  # the hedge is in the next sentence: quote the claim too
         s, e = spans[0]
-        out.insert(0, Quote(n, s, e, passage.text[s:e].strip(), 0.0))
+        out.insert(0, Quote(n, s, e, passage.text[s:e].strip()))
     return out
