@@ -28,7 +28,7 @@ test: setup system-deps
 	$(PY) -m pytest -q
 
 bench: setup
-	$(PY) -m rag.bench
+	$(PY) -m bench
 
 eval: setup
 	$(VENV)/bin/rag eval --questions eval/questions.jsonl --out eval-out
