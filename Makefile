@@ -3,6 +3,12 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# llama-cpp-python compiles llama.cpp for this CPU (-march=native), minus AMX: these VMs' CPUs
+# advertise AMX but the kernel does not enable it, and the first AMX instruction (ldtilecfg)
+# kills the process. The wheel is built once per machine into a cache keyed by these flags.
+LLAMA_VERSION := 0.3.36
+LLAMA_WHEELS := $(HOME)/.cache/rag-wheels/llama-cpp-python-$(LLAMA_VERSION)-noamx
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 
 .PHONY: setup system-deps run test bench eval
 
@@ -13,6 +19,9 @@ $(STAMP): requirements.lock.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and alone: torch==2.13.0 is the CPU build; anything else pulls a CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
+	ls $(LLAMA_WHEELS)/*.whl >/dev/null 2>&1 || CMAKE_ARGS="-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'" \
+		$(PY) -m pip wheel --quiet --no-deps --no-cache-dir -w $(LLAMA_WHEELS) llama-cpp-python==$(LLAMA_VERSION)
+	$(PY) -m pip install --quiet --no-deps $(LLAMA_WHEELS)/*.whl
 	$(PY) -m pip install --quiet -r requirements.lock.txt -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)

@@ -63,7 +63,7 @@ def retrieval_ops(store, kw, qvecs: dict, k: int, n: int) -> tuple[dict, object,
 
 
 def run(ctx: dict) -> dict:
-    from rag.retrieve import distinctive_terms
+    from rag.text import distinctive_terms
     from rag.store import Store
 
     p, base = ctx["p"], ctx["base"]

@@ -75,7 +75,7 @@ def retrieval_store(n: int, sentences: list[str]) -> tuple[Path, dict]:
     import chromadb
 
     from rag.chunking import chunk_id
-    from rag.retrieve import terms_field
+    from rag.store import terms_field
     from rag.store import Store
 
     sig = {"version": BENCH_STORE_VERSION, "n": n, "seed": SEED, "dim": DIM, "chromadb": chromadb.__version__,

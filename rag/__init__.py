@@ -17,12 +17,9 @@ def __getattr__(name):  # lazy: `import rag` must not import chromadb or torch
     if name == "Bot":
         from .bot import Bot
         return Bot
-    if name in ("Answer", "Citation"):
-        from . import answer
-        return getattr(answer, name)
-    if name == "Passage":
-        from .retrieve import Passage
-        return Passage
+    if name in ("Answer", "Citation", "Passage"):
+        from . import types
+        return getattr(types, name)
     if name == "IngestReport":
         from .ingest import IngestReport
         return IngestReport

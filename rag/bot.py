@@ -1,7 +1,13 @@
-"""The core object: one ``Bot`` owns config, store, embedder, retriever and LLM.
+"""The core object: one ``Bot`` owns config, store, embedder, retriever and LLM, and wires the
+stages of an answer in order. It knows what each stage takes and returns, not how it works.
 
-Front ends (``rag`` CLI, ``app.py``, ``rag eval``) only parse input, call a ``Bot`` method and
-format the result. Collaborators are passed in; ``Bot.from_config`` builds the real ones.
+    question --query.analyse--> Query --retrieve--> passages --gate--> (refuse early)
+      --prompt.build--> messages --llm.stream--> draft --verify--> sentences
+      --quotes--> + verbatim quotes --refuse--> (refuse) --cite--> Answer
+
+Front ends (``rag`` CLI, the chat UI, ``rag eval``) only parse input, call a ``Bot`` method and
+format the result; every change to the corpus (uploads and deletions included) goes through
+it. Collaborators are passed in; ``Bot.from_config`` builds the real ones.
 
     bot = Bot.from_config(Config.from_env())
     bot.ingest()
@@ -14,17 +20,23 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from . import answer as answering, grounding
+from . import corpus, prompt as prompting, query as querying
+from .cite import make_citations, render_text
 from .config import Config
 from .embedding import Embedder
 from .errors import RagError
+from .gate import evidence_gate
 from .ingest import IngestReport, ingest
-from .retrieve import Passage, Retriever
+from .quotes import qualifiers, quote_sentences, select_quotes
+from .refuse import refusal, refusal_reason
+from .retrieve import Retriever, SearchResult
 from .store import Store
+from .types import LLM, Answer, Passage, Query
+from .verify import is_model_refusal, verify
 
 
 class Bot:
-    def __init__(self, config: Config, store: Store, embedder: Embedder, llm=None):
+    def __init__(self, config: Config, store: Store, embedder: Embedder, llm: LLM | None = None):
         self.config = config
         self.store = store
         self.embedder = embedder
@@ -34,7 +46,7 @@ class Bot:
         self._ingest_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: Config | None = None, llm=None) -> "Bot":
+    def from_config(cls, config: Config | None = None, llm: LLM | None = None) -> "Bot":
         config = config or Config.from_env()
         keyword_dir = None
         if config.chroma_url:
@@ -54,15 +66,38 @@ class Bot:
                           progress=progress, on_progress=on_progress,
                           batch_chunks=self.config.ingest_batch)
 
+    def add_uploads(self, files: list[tuple[str, bytes]], on_progress=None) -> IngestReport:
+        """Save uploaded files (name, content) into the corpus folder and ingest them.
+
+        A file with an unsafe name, over the size limit, or that is not a readable article is
+        reported in ``errors`` and nothing of it is written: an existing article of the same
+        name keeps its file and its chunks."""
+        saved, errors = [], []
+        for name, data in files:
+            try:
+                if len(data) > self.config.max_upload_bytes:
+                    raise RagError(f"{len(data):,} bytes; the limit is {self.config.max_upload_bytes:,} "
+                                   "(RAG_MAX_UPLOAD_BYTES)")
+                saved.append(corpus.save_upload(self.config.corpus_dir, name, data))
+            except RagError as e:
+                errors.append((name, str(e)))
+        rep = self.ingest(saved, on_progress=on_progress) if saved else IngestReport()
+        rep.errors = errors + rep.errors
+        return rep
+
     def delete_document(self, doc_id: str) -> int:
+        """Remove a document's chunks and record from the store, and its file when that lies in
+        the corpus folder. Returns the number of chunks removed."""
         with self._ingest_lock:
-            if doc_id not in self.store.documents():
+            docs = self.store.documents()
+            if doc_id not in docs:
                 raise RagError(f"no document {doc_id!r} in the store")
             self.store.bump_generation()
             n = len(self.store.delete_chunks_of(doc_id))
             self.store.forget_document(doc_id)
             self.store.keyword_index()
-            return n
+        corpus.remove_from_folder(self.config.corpus_dir, docs[doc_id].metadata.get("source_path", ""))
+        return n
 
     def document_text(self, doc_id: str) -> str:
         """The cleaned text of a stored document (citation spans index into it)."""
@@ -72,10 +107,6 @@ class Bot:
         """Load the embedder and the LLM now, so the first question does not wait for them."""
         self.embedder.encode(["warm-up"])
         self.llm
-
-    def search(self, question: str, k: int | None = None) -> list[Passage]:
-        question = self._check_question(question)
-        return self.retriever.search(question, k or self.config.top_k).passages
 
     def stats(self) -> dict:
         docs = self.store.documents()
@@ -93,7 +124,7 @@ class Bot:
 
     # -- answering ------------------------------------------------------------------------
     @property
-    def llm(self):
+    def llm(self) -> LLM:
         with self._llm_lock:
             if self._llm is None:
                 from .models import load_llm
@@ -103,77 +134,86 @@ class Bot:
                                      c.allow_downloads)
             return self._llm
 
+    def analyse(self, question: str, history: list[tuple[str, str]] | None = None) -> Query:
+        """The question checked and analysed once (condensed with ``history``, translated when
+        not in English); the model is loaded only when one of those needs it."""
+        return querying.analyse(self._check_question(question), lambda: self.llm, history)
+
+    def search(self, question: str, k: int | None = None) -> list[Passage]:
+        return self.retrieve(self.analyse(question), k).passages
+
+    def retrieve(self, query: Query, k: int | None = None) -> SearchResult:
+        t0 = time.perf_counter()
+        res = self.retriever.search(query, k or self.config.top_k)
+        return SearchResult(res.passages, {"retrieval_s": time.perf_counter() - t0, **res.timings})
+
+    def prompt(self, query: Query, passages: list[Passage]) -> prompting.Prompt:
+        """The chat messages for ``query`` over ``passages`` within the model's context."""
+        return prompting.build(self.llm, query, passages, query.versions(passages),
+                               self.config.max_answer_tokens, self.config.context_tokens)
+
     def ask(self, question: str, k: int | None = None,
-            history: list[tuple[str, str]] | None = None) -> answering.Answer:
+            history: list[tuple[str, str]] | None = None) -> Answer:
         result = None
         for item in self.stream(question, k, history):
             result = item
         return result
 
-    def chat(self, history: list[tuple[str, str]], question: str, k: int | None = None) -> answering.Answer:
+    def chat(self, history: list[tuple[str, str]], question: str, k: int | None = None) -> Answer:
         """Answer a follow-up: ``history`` is [(user question, bot answer), ...], oldest first."""
         return self.ask(question, k, history)
 
-    def condense(self, history: list[tuple[str, str]] | None, question: str) -> str:
-        """A follow-up ("and who replaced him?") rewritten as a standalone question."""
-        question = self._check_question(question)
-        if not history:
-            return question
-        return answering.condense_question(self.llm, history, question)
-
     def stream(self, question: str, k: int | None = None,
-               history: list[tuple[str, str]] | None = None) -> Iterator[str | answering.Answer]:
+               history: list[tuple[str, str]] | None = None) -> Iterator[str | Answer]:
         """Yield the draft's text pieces as they are generated, then the verified ``Answer``.
 
         With ``history``, the question is first condensed into a standalone one (the
         ``Answer.question`` field holds what was actually asked).
         """
-        question = self.condense(history, question)
-        lang, english, passages, timings = self.retrieve(question, k)
-        # the gate compares words, so it only judges questions asked in English; a translated
-        # question is left to verification, which compares names and numbers
-        reason = "" if english else answering.evidence_gate(question, passages)
+        t0 = time.perf_counter()
+        query = self.analyse(question, history)
+        timings = {"analyse_s": time.perf_counter() - t0}
+        res = self.retrieve(query, k)
+        yield from self.answer(query, res.passages, {**timings, **res.timings})
+
+    def answer(self, query: Query, passages: list[Passage], timings: dict | None = None
+               ) -> Iterator[str | Answer]:
+        """The stages after retrieval: gate, prompt, generate (streamed), verify, quote, refuse,
+        cite. Yields the draft's pieces, then the ``Answer``."""
+        timings = dict(timings or {})
         llm = self.llm
+        reason = evidence_gate(query, passages)
         if reason:
-            yield answering.refusal(question, passages, reason, timings, llm.model_id)
+            yield refusal(query.text, passages, reason, timings=timings, model=llm.model_id)
             return
-        messages, kept, dropped, _ = self.build_prompt(question, passages, lang, english)
+        p = self.prompt(query, passages)
         stats: dict = {}
         pieces = []
-        for piece in llm.stream(messages, self.config.max_answer_tokens, stats):
+        for piece in llm.stream(p.messages, self.config.max_answer_tokens, stats):
             pieces.append(piece)
             yield piece
         timings.update(prompt_s=stats.get("prompt_s", 0.0), generation_s=stats.get("generate_s", 0.0))
-        yield answering.finish(question, "".join(pieces), kept, lang, stats, timings, dropped,
-                               llm.model_id, english_question=english, with_quotes=self.config.quotes)
+        yield self._finish(query, "".join(pieces), p, stats, timings, llm.model_id)
 
-    def retrieve(self, question: str, k: int | None = None) -> tuple[str, str | None, list[Passage], dict]:
-        """The question's language, its English translation (None for English questions), the
-        passages for it (the translation joins the search) and the timings."""
+    def _finish(self, query: Query, draft: str, p: prompting.Prompt, stats: dict, timings: dict,
+                model_id: str) -> Answer:
         t0 = time.perf_counter()
-        lang = _question_language(question)
-        english = None
-        if lang not in ("en", "und"):
-            english = answering.translate_question(self.llm, question)
-        timings = {"translate_s": time.perf_counter() - t0}
-        t1 = time.perf_counter()
-        res = self.retriever.search(question, k or self.config.top_k,
-                                    extra_queries=[english] if english else None)
-        timings.update(retrieval_s=time.perf_counter() - t1, **res.timings)
-        return lang, english, res.passages, timings
-
-    def build_prompt(self, question: str, passages: list[Passage], lang: str = "en",
-                     english: str | None = None) -> tuple[list[dict], list[Passage], int, int]:
-        """The chat messages for ``question`` over ``passages`` (compacted to the question's most
-        relevant sentences when ``context_tokens`` is set), the passages kept within the model's
-        context window, how many were dropped, and the prompt's token count."""
-        llm = self.llm
-        texts = None
-        if self.config.context_tokens > 0:
-            versions = answering.question_versions(question, lang, english, passages)
-            texts = [answering.compact(versions, p, self.config.context_tokens, llm.count_tokens)
-                     for p in passages]
-        return answering.fit_context(llm, question, passages, self.config.max_answer_tokens, texts)
+        passages = p.passages
+        drafted, flagged = verify(draft, query, passages)
+        quotes = []
+        if self.config.quotes:
+            quotes = select_quotes(query.versions(passages), passages)
+            # a drafted claim the source calls a rumour keeps the source's words
+            quotes += [q for d in drafted for n in d.citations for q in qualifiers(d.text, n, passages[n - 1])]
+        sentences = drafted + quote_sentences(quotes, drafted)
+        reason = refusal_reason(query, is_model_refusal(draft), sentences, passages)
+        timings = {**timings, "verify_s": time.perf_counter() - t0}
+        tokens = {"prompt": stats.get("prompt_tokens", 0), "completion": stats.get("completion_tokens", 0)}
+        if reason:
+            return refusal(query.text, passages, reason, flagged=flagged, draft=draft,
+                           dropped_passages=p.dropped, timings=timings, tokens=tokens, model=model_id)
+        return Answer(query.text, render_text(sentences), make_citations(sentences, passages), passages,
+                      False, "", sentences, flagged, draft, p.dropped, timings, tokens, model_id)
 
     def _check_question(self, question: str) -> str:
         q = " ".join((question or "").split())
@@ -183,11 +223,3 @@ class Bot:
             raise RagError(f"the question is {len(q)} characters long; the limit is "
                            f"{self.config.max_question_chars} (RAG_MAX_QUESTION_CHARS)")
         return q
-
-
-def _question_language(question: str) -> str:
-    from .corpus import detect_language
-
-    if grounding.CJK.search(question):
-        return "zh"
-    return detect_language(question) if len(question) >= 20 else "und"

@@ -17,21 +17,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Iterator
 
+from .text import sentence_spans
+from .types import Chunk
+
 CHUNKER_VERSION = "2"
-
-
-@dataclass(frozen=True)
-class Chunk:
-    id: str
-    doc_id: str
-    text: str
-    start: int
-    end: int
-    index: int  # position of the chunk within its document
 
 
 def tiktoken_cache_dir() -> str:
@@ -54,34 +46,6 @@ def _encoding():
 
 def count_tokens(text: str) -> int:
     return len(_encoding().encode(text, disallowed_special=()))
-
-
-# A sentence ends after . ! ? (plus closing quotes/brackets) before whitespace, after CJK
-# terminators, or at a line break. "U.S." style initials do not end a sentence.
-_SENT_END = re.compile(r"(?<![\s.][A-Z])(?<!^[A-Z])[.!?…][\"'”’)\]]*(?=\s)"
-                       r"|[。！？；][\"'”’」』)\]]*|(?=\n)")
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of ``text``, surrounding whitespace excluded.
-
-    Example: "A b. C d.\\nE" -> [(0, 4), (5, 9), (10, 11)]
-    """
-    spans, pos = [], 0
-    for m in _SENT_END.finditer(text):
-        _add_span(text, pos, m.end(), spans)
-        pos = m.end()
-    _add_span(text, pos, len(text), spans)
-    return spans
-
-
-def _add_span(text: str, start: int, end: int, spans: list) -> None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if end > start:
-        spans.append((start, end))
 
 
 def chunk_document(doc_id: str, text: str, max_tokens: int = 120,

@@ -111,12 +111,9 @@ def cmd_eval(args) -> int:
 
 
 def cmd_chat(args) -> int:
-    import runpy
+    from rag_ui.app import main as ui_main  # the UI package (and gradio) load only here
 
-    app = Path(__file__).resolve().parent.parent / "app.py"
-    sys.argv = [str(app)] + (["--port", str(args.port)] if args.port else [])
-    runpy.run_path(str(app), run_name="__main__")
-    return 0
+    return ui_main(["--port", str(args.port)] if args.port else [])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--compare", type=Path, help="another summary.json to compare against")
     s.add_argument("--baseline", type=Path, help="fail when a metric falls below this baseline's margin")
     s.add_argument("--judge", choices=["rules", "llm"], default="rules")
+    s.add_argument("--judge-labels", type=Path,
+                   help="hand-labelled (sentence, passage) pairs to report judge accuracy on "
+                        "(default: judge_labels.jsonl beside the questions file, if present)")
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("chat", help="start the chat UI (same as python app.py)")

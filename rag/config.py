@@ -12,8 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-BUNDLED_CORPUS = PROJECT_DIR / "corpus"
+from .errors import RagError
 
 
 def _default_home() -> Path:
@@ -25,7 +24,7 @@ def _default_home() -> Path:
 class Config:
     """Every setting of the bot. See the README's configuration table."""
 
-    corpus_dir: Path = BUNDLED_CORPUS
+    corpus_dir: Path = field(default_factory=lambda: Path.cwd() / "corpus")  # the folder `rag ingest` reads
     home: Path = field(default_factory=_default_home)
     store_dir: Path | None = None  # default: <home>/store
     models_dir: Path | None = None  # assembled model presets; default: <home>/models
@@ -47,6 +46,15 @@ class Config:
     allow_downloads: bool = False  # hf: model specs only download when this is true
     port: int = 7860  # chat UI
     ui_password: str | None = None  # chat UI login (user "rag") when set
+
+    def __post_init__(self):
+        for name, (lo, hi, why) in RANGES.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise RagError(f"{_label(name)} = {v!r}: must be a whole number from {lo} to {hi} ({why})")
+        if self.n_ctx < self.max_answer_tokens + MIN_PROMPT_TOKENS:
+            raise RagError(f"{_label('n_ctx')} = {self.n_ctx} leaves no room for a prompt: it must be at "
+                           f"least {_label('max_answer_tokens')} ({self.max_answer_tokens}) + {MIN_PROMPT_TOKENS}")
 
     @property
     def store_path(self) -> Path:
@@ -76,20 +84,51 @@ class Config:
         return cls(**out)
 
 
+# every whole-number setting: (lowest, highest, why); checked however the value was given
+RANGES = {
+    "chunk_tokens": (32, 2000, "tokens per chunk; below 32 a chunk is a fragment of a sentence"),
+    "ingest_batch": (1, 5000, "chunks per ingestion step; Chroma takes at most 5,461 per call"),
+    "top_k": (1, 50, "passages per answer"),
+    "n_ctx": (512, 131072, "the model's context window in tokens"),
+    "max_answer_tokens": (16, 8192, "tokens the model may write"),
+    "context_tokens": (0, 4000, "prompt tokens per passage, 0 for whole passages"),
+    "threads": (1, 1024, "CPU threads"),
+    "max_question_chars": (1, 100_000, "characters per question"),
+    "max_upload_bytes": (1, 1_000_000_000, "bytes per uploaded file"),
+    "port": (1, 65535, "a TCP port"),
+}
+MIN_PROMPT_TOKENS = 256  # the instructions and one short passage
+SECRETS = {"ui_password"}  # printed masked
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _label(name: str) -> str:
+    return f"{name} (RAG_{name.upper()})"
+
+
 def _parse(name: str, type_: str, raw: str):
     t = str(type_)
-    try:
-        if "Path" in t:
-            return Path(raw).expanduser()
-        if t.startswith("int"):
-            return int(raw)
-        if t.startswith("bool"):
-            return raw.strip().lower() in {"1", "true", "yes", "on"}
-    except ValueError:
-        raise ValueError(f"RAG_{name.upper()}={raw!r} is not a valid {t}") from None
+    if "Path" in t:
+        return Path(raw).expanduser()
+    if t.startswith("int"):
+        try:
+            return int(raw.strip())
+        except ValueError:
+            lo, hi, why = RANGES[name]
+            raise RagError(f"RAG_{name.upper()}={raw!r} is not a whole number; use one from {lo} to "
+                           f"{hi} ({why})") from None
+    if t.startswith("bool"):
+        v = raw.strip().lower()
+        if v not in _TRUE | _FALSE:
+            raise RagError(f"RAG_{name.upper()}={raw!r}: use 1/true/yes/on or 0/false/no/off")
+        return v in _TRUE
     return raw
 
 
-# (setting, environment variable, default, meaning) -- printed by `rag config` and in the README.
+# (setting, environment variable, value) -- printed by `rag config`; secrets masked
 def describe(cfg: Config) -> list[tuple[str, str, str]]:
-    return [(f.name, "RAG_" + f.name.upper(), str(getattr(cfg, f.name))) for f in dataclasses.fields(cfg)]
+    def shown(name: str) -> str:
+        v = getattr(cfg, name)
+        return "(set, hidden)" if name in SECRETS and v else str(v)
+
+    return [(f.name, "RAG_" + f.name.upper(), shown(f.name)) for f in dataclasses.fields(cfg)]

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import RagError
+from .text import detect_language
+from .types import Document
 
 SUPPORTED_EXTENSIONS = (".txt", ".md", ".html", ".htm")
 METADATA_FILE = "metadata.json"
@@ -36,25 +40,6 @@ _BOILERPLATE = [
     r"(online )?(journalist|editor|author|writer) \w+(\s\w+)? is (the |a )?(co-?founder|editor|reporter|writer|journalist)\b.*",
 ]
 _BOILERPLATE_RE = re.compile(r"^\W*(?:" + "|".join(_BOILERPLATE) + r")\W*$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Document:
-    id: str
-    text: str  # cleaned text; chunk spans index into this
-    title: str
-    language: str
-    content_hash: str  # sha256 of the raw bytes and metadata
-    source_path: str = ""
-    publisher: str = ""
-    url: str = ""
-    date: str = ""
-    extra: dict = field(default_factory=dict)
-
-    def metadata(self) -> dict:
-        return {"doc_id": self.id, "title": self.title, "publisher": self.publisher,
-                "url": self.url, "date": self.date, "language": self.language,
-                "source_path": self.source_path, "n_chars": len(self.text)}
 
 
 @dataclass
@@ -80,14 +65,15 @@ def load_folder_or_files(paths: list[Path], unchanged=None) -> LoadResult:
             raise RagError(f"{p}: no such file or folder. Give an existing folder of articles "
                            f"({', '.join(SUPPORTED_EXTENSIONS)}).")
         if p.is_dir():
-            files.extend(sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
-                                and f.name != METADATA_FILE))
+            files.extend(sorted(f for f in p.iterdir() if (f.is_file() or f.is_symlink())
+                                and not f.name.startswith(".") and f.name != METADATA_FILE))
         else:
             files.append(p)
     docs, errors, seen, skipped = [], [], {}, []
     meta_cache: dict[Path, dict] = {}
     for f in files:
         try:
+            check_readable(f)
             meta = _folder_metadata(f.parent, meta_cache)
             m = meta.get(f.stem, {})
             if unchanged is not None and f.suffix.lower() in SUPPORTED_EXTENSIONS:
@@ -107,13 +93,35 @@ def load_folder_or_files(paths: list[Path], unchanged=None) -> LoadResult:
     return LoadResult(docs, errors, skipped)
 
 
+RESERVED_PREFIX = "__"  # ids the store keeps for its own records ("__meta__")
+
+
+def check_readable(f: Path) -> None:
+    """A file ingestion may read: a link must resolve to a file in the link's own folder (a
+    link to /etc/passwd is never read), and a document id must not be reserved."""
+    if f.is_symlink():
+        target = f.resolve()
+        if not target.exists():
+            raise RagError(f"broken link (points to {target}); remove it or fix its target")
+        if target.parent != f.parent.resolve():
+            raise RagError(f"a link to {target}, outside the folder; copy the article into the "
+                           "folder instead (links are only followed within it)")
+    if f.stem.startswith(RESERVED_PREFIX):
+        raise RagError(f"the name {f.stem!r} is reserved (names starting with "
+                       f"{RESERVED_PREFIX!r} are the store's own); rename the file")
+
+
 def _folder_metadata(folder: Path, cache: dict) -> dict:
     if folder not in cache:
         mf = folder / METADATA_FILE
         try:
-            cache[folder] = json.loads(mf.read_text("utf-8")) if mf.exists() else {}
+            meta = json.loads(mf.read_text("utf-8")) if mf.exists() else {}
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise RagError(f"{mf}: not valid JSON ({e}); fix or delete it") from None
+        if not isinstance(meta, dict) or not all(isinstance(v, dict) for v in meta.values()):
+            raise RagError(f'{mf}: must be an object mapping document ids to their fields, e.g. '
+                           '{"001_x": {"title": "...", "date": "2023-09-13"}}; fix or delete it')
+        cache[folder] = meta
     return cache[folder]
 
 
@@ -136,7 +144,7 @@ def load_file(path: Path, meta: dict | None = None) -> Document:
     return Document(
         id=path.stem, text=text, title=title,
         language=meta.get("language") or detect_language(text),
-        content_hash=content_hash(raw, meta), source_path=str(path),
+        content_hash=content_hash(raw, meta), source_path=os.path.abspath(path),
         publisher=meta.get("publisher") or "", url=meta.get("url") or "",
         date=meta.get("date") or "",
         extra={k: v for k, v in meta.items() if k not in {"title", "publisher", "url", "date", "language"}},
@@ -245,15 +253,65 @@ def _first_line_title(text: str) -> str:
     return first if 0 < len(first) <= 150 and not first.endswith(".") else ""
 
 
-def detect_language(text: str) -> str:
-    """ISO 639-1 code of the text (deterministic), or "und" when it cannot tell."""
-    from langdetect import DetectorFactory, detect_langs
-    from langdetect.lang_detect_exception import LangDetectException
 
-    DetectorFactory.seed = 0
+# -- the corpus folder as the UI changes it (through ``Bot``) ---------------------------------
+_SAFE_NAME = re.compile(r"[\w][\w .()+-]{0,150}")
+
+
+def safe_upload_name(name: str) -> str:
+    """The file name an upload may be saved under in the corpus folder, or ``RagError``.
+
+    Examples: "notes.txt" -> "notes.txt"; "../x.txt", "a/b.txt", ".env.txt", "x.exe" -> error.
+    """
+    if not name or any(c in name for c in "/\\\x00") or name in (".", ".."):
+        raise RagError(f"upload name {name!r} contains a path; upload a plain file name")
+    if name.startswith(".") or ".." in name:
+        raise RagError(f"upload name {name!r} is hidden or contains '..'; rename the file")
+    ext = Path(name).suffix.lower()
+    if ext not in SUPPORTED_EXTENSIONS:
+        raise RagError(f"{name}: unsupported file type {ext or '(none)'}; upload "
+                       f"{', '.join(SUPPORTED_EXTENSIONS)} files")
+    if not _SAFE_NAME.fullmatch(name):
+        raise RagError(f"upload name {name!r}: use letters, digits, spaces and . _ - ( ) + only "
+                       "(at most 150 characters)")
+    return name
+
+
+def corpus_target(corpus_dir: Path, name: str) -> Path:
+    """``corpus_dir / name``, refusing anything that would resolve outside ``corpus_dir``."""
+    base = Path(corpus_dir).resolve()
+    target = (base / safe_upload_name(name)).resolve()
+    if target.parent != base:
+        raise RagError(f"upload name {name!r} would be saved outside the corpus folder")
+    return target
+
+
+def save_upload(corpus_dir: Path, name: str, data: bytes) -> Path:
+    """Write an uploaded article into the corpus folder, only once it reads as an article.
+
+    The bytes go to a hidden temporary file beside the target (hidden files are never
+    ingested), are checked with the same reader ingestion uses, and only then replace the
+    target in one step: a rejected upload leaves an existing article's file untouched."""
+    target = corpus_target(corpus_dir, name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=target.suffix, dir=target.parent)
     try:
-        best = detect_langs(text[:5000])[0]
-    except LangDetectException:
-        return "und"
-    code = best.lang.split("-")[0]
-    return code if best.prob >= 0.5 else "und"
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        load_file(Path(tmp))  # raises RagError for empty, binary or undecodable content
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
+
+
+def remove_from_folder(corpus_dir: Path, source_path: str) -> bool:
+    """Delete a document's file when it lies directly in ``corpus_dir``; other files are the
+    user's own and stay. Returns whether a file was deleted."""
+    if not source_path:
+        return False
+    f = Path(source_path)
+    if f.parent.resolve() != Path(corpus_dir).resolve() or not f.is_file():
+        return False
+    f.unlink()
+    return True

@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import grounding
+from . import text as tx
+from .grounding import support
 
 METRICS = ["answer_correctness", "refusal_recall", "refusal_precision", "false_refusal_rate",
            "citation_precision", "citation_recall", "supported_sentence_rate",
@@ -46,14 +47,14 @@ def read_questions(path: Path) -> tuple[list[dict], list[str]]:
 
 
 def fact_match(group: list[str], answer_norm: str) -> bool:
-    return any(grounding.normalize(alt) in answer_norm for alt in group)
+    return any(tx.normalize(alt) in answer_norm for alt in group)
 
 
 def score(q: dict, a) -> dict:
     """Per-question scores; a metric that does not apply to the question is absent."""
     s: dict = {}
     refused = bool(a.refused)
-    norm = grounding.normalize(a.text)
+    norm = tx.normalize(a.text)
     cited_docs = []
     for c in a.citations:
         if c.doc_id not in cited_docs:
@@ -90,14 +91,14 @@ def score(q: dict, a) -> dict:
 
 def supported_rate(a) -> float:
     """Answer sentences that the passages they cite support / answer sentences."""
-    sents = grounding.split_sentences(a.text)
+    sents = tx.split_sentences(a.text)
     if not sents:
         return 0.0
     by_num = {i + 1: p for i, p in enumerate(a.passages)}
     ok = 0
     for s in sents:
-        nums = [n for n in grounding.markers(s) if n in by_num]
-        plain = grounding.strip_markers(s)
+        nums = [n for n in tx.markers(s) if n in by_num]
+        plain = tx.strip_markers(s)
         if nums and any(_judge(plain, by_num[n]) for n in nums):
             ok += 1
     return ok / len(sents)
@@ -105,11 +106,9 @@ def supported_rate(a) -> float:
 
 def _judge(sentence: str, passage) -> bool:
     """The rules judge; names and numbers alone decide when the languages differ."""
-    from .corpus import detect_language
-
-    lang = "zh" if grounding.CJK.search(sentence) else detect_language(sentence)
+    lang = tx.language_of(sentence, min_chars=0)
     same = lang in ("und", passage.language) or not passage.language
-    return grounding.support(sentence, passage.text, same_language=same).supported
+    return support(sentence, passage.text, same_language=same).supported
 
 
 class RulesJudge:
@@ -117,7 +116,7 @@ class RulesJudge:
     name = "rules"
 
     def supports(self, sentence: str, passage_text: str, passage_language: str) -> bool:
-        from .retrieve import Passage
+        from .types import Passage
 
         p = Passage(0, "", "", passage_text, 0, 0, 0.0, None, None, language=passage_language)
         return _judge(sentence, p)
@@ -241,7 +240,8 @@ def run_eval(args, config) -> int:
     summary["by_category"] = {c: aggregate([r for r in rows if r["category"] == c])
                               for c in sorted({r["category"] for r in rows})}
     summary["ci95"] = bootstrap(rows)
-    labels = Path(__file__).resolve().parent.parent / "eval" / "judge_labels.jsonl"
+    labels = Path(args.judge_labels) if getattr(args, "judge_labels", None) else \
+        Path(args.questions).with_name("judge_labels.jsonl")  # beside the questions, if any
     judges = [RulesJudge()] + ([LLMJudge(bot.llm)] if getattr(args, "judge", "rules") == "llm" else [])
     summary["judge_accuracy"] = [a for a in (judge_accuracy(j, labels) for j in judges) if a]
     out = Path(args.out)

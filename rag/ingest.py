@@ -13,13 +13,14 @@ treats them as changed and redoes steps 2-4, so there are no duplicates and no o
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .chunking import CHUNKER_VERSION, chunk_document
 from .corpus import Document, load_folder_or_files
-from .retrieve import terms_field
+from .store import terms_field
 
 # chunks embedded and written per step: bigger batches pad less (encode sorts by length within a
 # call); a killed run redoes at most one batch
@@ -78,6 +79,12 @@ def ingest(paths: list[Path], store, embedder, chunk_tokens: int, progress: bool
     for doc in loaded.documents:
         fp = fingerprint(doc.content_hash, embedder.name, chunk_tokens)
         rec = records.get(doc.id)
+        other = _held_by_another_file(rec, doc)
+        if other:
+            rep.errors.append((doc.source_path, f"document id {doc.id!r} is already taken by {other}; "
+                                                "rename one of the two files (ids are file names)"))
+            loaded.unchanged.append(doc.id)  # the other file's document stays as it is
+            continue
         if unchanged(doc.id, doc.content_hash):
             rep.unchanged.append(doc.id)
         else:
@@ -99,6 +106,14 @@ def ingest(paths: list[Path], store, embedder, chunk_tokens: int, progress: bool
     rep.embedder_loaded = embedder.loaded
     rep.seconds = time.perf_counter() - t0
     return rep
+
+
+def _held_by_another_file(rec, doc: Document) -> str:
+    """The path of another, still existing file whose document has ``doc``'s id, or ""."""
+    src = rec.metadata.get("source_path", "") if rec else ""
+    if not src or not doc.source_path or os.path.abspath(src) == doc.source_path or not Path(src).exists():
+        return ""
+    return src
 
 
 def _source_gone(rec, folders: list[Path]) -> bool:

@@ -25,6 +25,7 @@ from typing import Iterator
 
 from .embedding import package_data_dir
 from .errors import RagError
+from .types import Generation, complete
 
 
 @dataclass(frozen=True)
@@ -118,15 +119,12 @@ def resolve(spec: str, models_dir: Path, sha256: str | None = None,
     if spec.startswith(("http://", "https://")):
         return ModelSpec("endpoint", spec.rstrip("/"), spec)
     if spec.startswith("hf:"):
-        return _resolve_hf(spec[3:], models_dir, allow_downloads)
+        return _resolve_hf(spec[3:], models_dir, allow_downloads, sha256)
     path = Path(spec).expanduser()
     if path.suffix.lower() == ".gguf" or path.exists():
         if not path.is_file():
             raise RagError(f"model file {path} does not exist")
-        if sha256:
-            verify(path, sha256.lower(), "model file")
-        else:
-            _check_gguf_magic(path)
+        _check_file(path, sha256)
         return ModelSpec("gguf", str(path), path.name)
     raise RagError(f"unknown model {spec!r}: use a preset ({', '.join(PRESETS)}), a .gguf path, "
                    "hf:REPO/FILE.gguf, or an http(s):// OpenAI-compatible server URL")
@@ -138,13 +136,21 @@ def _check_gguf_magic(path: Path) -> None:
             raise RagError(f"model file {path} is not a GGUF file (bad magic bytes)")
 
 
-def _resolve_hf(spec: str, models_dir: Path, allow_downloads: bool) -> ModelSpec:
+def _check_file(path: Path, sha256: str | None) -> None:
+    """The pinned SHA-256 when one is given, else at least the GGUF magic bytes."""
+    if sha256:
+        verify(path, sha256.lower(), "model file")
+    else:
+        _check_gguf_magic(path)
+
+
+def _resolve_hf(spec: str, models_dir: Path, allow_downloads: bool, sha256: str | None = None) -> ModelSpec:
     repo, _, filename = spec.rpartition("/")
     if not repo or not filename.endswith(".gguf"):
         raise RagError(f"hf:{spec}: expected hf:OWNER/REPO/FILE.gguf")
     local = Path(models_dir) / "hf" / repo.replace("/", "__") / filename
     if local.exists():
-        _check_gguf_magic(local)
+        _check_file(local, sha256)
         return ModelSpec("gguf", str(local), f"hf:{spec}")
     if not allow_downloads:
         raise RagError(f"hf:{spec} is not in the local cache and downloads are off (the bot runs "
@@ -158,21 +164,12 @@ def _resolve_hf(spec: str, models_dir: Path, allow_downloads: bool) -> ModelSpec
     except Exception as e:
         raise RagError(f"hf:{spec}: download failed ({e.__class__.__name__}: {e}); this machine "
                        "may have no network access to the hub") from None
+    _check_file(Path(path), sha256)
     return ModelSpec("gguf", str(path), f"hf:{spec}")
 
 
 # ---------------------------------------------------------------------------------------
-@dataclass
-class Generation:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    prompt_s: float  # time to first token (prompt processing)
-    generate_s: float
-    cached_tokens: int = 0
-
-
-class LocalLLM:
+class LocalLLM:  # implements rag.types.LLM
     """llama-cpp-python in-process: loaded once, greedy decoding, chat template from the GGUF."""
 
     def __init__(self, spec: ModelSpec, n_ctx: int = 4096, threads: int | None = None, seed: int = 0):
@@ -202,17 +199,20 @@ class LocalLLM:
         bos = vocab.token_get_text(self.llama.token_bos()) if self.llama.token_bos() >= 0 else ""
         return Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
 
-    def render(self, messages: list[dict]) -> tuple[str, list[str]]:
+    def _render(self, messages: list[dict]) -> tuple[str, list[str]]:
         r = self._formatter(messages=messages)
         stops = r.stop if isinstance(r.stop, list) else ([r.stop] if r.stop else [])
         return r.prompt, stops
+
+    def render(self, messages: list[dict]) -> str:
+        return self._render(messages)[0]
 
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def stream(self, messages: list[dict], max_tokens: int, stats: dict) -> Iterator[str]:
         """Yield text pieces; fills ``stats`` with token counts and timings when done."""
-        prompt, stops = self.render(messages)
+        prompt, stops = self._render(messages)
         tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         if len(tokens) + max_tokens > self.n_ctx:
             raise RagError(f"prompt of {len(tokens)} tokens + {max_tokens} answer tokens exceeds "
@@ -240,12 +240,10 @@ class LocalLLM:
                      prompt_s=first - t0, generate_s=t1 - first)
 
     def complete(self, messages: list[dict], max_tokens: int) -> Generation:
-        stats: dict = {}
-        text = "".join(self.stream(messages, max_tokens, stats))
-        return Generation(text=text, **stats)
+        return complete(self, messages, max_tokens)
 
 
-class EndpointLLM:
+class EndpointLLM:  # implements rag.types.LLM
     """An OpenAI-compatible chat server the user runs (llama.cpp server, vLLM, Ollama)."""
 
     def __init__(self, spec: ModelSpec, n_ctx: int = 4096, model_name: str | None = None):
@@ -253,6 +251,10 @@ class EndpointLLM:
         self.model_id = spec.model_id
         self.n_ctx = n_ctx
         self.model_name = model_name or os.environ.get("RAG_ENDPOINT_MODEL", "default")
+
+    def render(self, messages: list[dict]) -> str:
+        # the server applies its own chat template; the contents are what its tokens count
+        return "".join(m["content"] for m in messages)
 
     def count_tokens(self, text: str) -> int:
         # the server's tokenizer is not reachable offline: a conservative estimate
@@ -292,9 +294,7 @@ class EndpointLLM:
                      prompt_s=first - t0, generate_s=t1 - first)
 
     def complete(self, messages: list[dict], max_tokens: int) -> Generation:
-        stats: dict = {}
-        text = "".join(self.stream(messages, max_tokens, stats))
-        return Generation(text=text, **stats)
+        return complete(self, messages, max_tokens)
 
 
 def load_llm(spec: str, models_dir: Path, n_ctx: int, threads: int, sha256: str | None = None,

@@ -21,88 +21,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
-from . import grounding
-from .chunking import sentence_spans
-from .retrieve import Passage
-
-# words that frame a question rather than name its subject
-FRAMING = set("""
-according article articles report reports reported say says said mention mentions mentioned
-describe described name named called tell told source sources text passage passages write wrote
-state states stated explain explained give given different each both kind type
-date dates time times year years month months number amount
-secondo articolo articoli dice dicono detto riporta chiamato nome quale quali
-""".split())
-
-_HEDGE = re.compile(r"\b(however|but|rumou?rs?|rumou?red|unconfirmed|not (been )?confirmed|yet to be"
-                    r"|unverified|reportedly|allegedly|speculat\w*|though|although|tuttavia|però|"
-                    r"indiscrezion\w*|non confermat\w*)\b|然而|但是|传闻|未经证实", re.I)
-_NUMBER_WORDS = set("""one two three four five six seven eight nine ten eleven twelve dozen dozens
-hundred hundreds thousand thousands million millions billion billions trillion trillions
-uno due tre quattro cinque sei sette otto nove dieci cento mille milioni miliardi""".split())
-_WEEKDAYS = set("""monday tuesday wednesday thursday friday saturday sunday lunedì martedì
-mercoledì giovedì venerdì sabato domenica yesterday today tomorrow ieri oggi""".split())
-_CAUSE = re.compile(r"\b(because|due to|owing to|as a result|reason|in order to|so that|so as to|"
-                    r"aims? to|in a bid to|to focus|amid|since|perché|poiché|a causa|per via)\b"
-                    r"|因为|由于|为了", re.I)
-
-QUESTION_TYPES = [  # (type, pattern over the question), first match wins
-    ("number", re.compile(r"\bhow (many|much)\b|\bquant[ioae]\b|多少|几", re.I)),
-    ("date", re.compile(r"\bwhen\b|\bwhat (date|day|year|month|time)\b|\bwhich (date|day|year|month)\b"
-                        r"|\bquando\b|\bin quale (giorno|anno|mese|data)\b|\bquale (giorno|data)\b"
-                        r"|哪一天|哪天|何时|什么时候|哪年|哪一年|几月|哪个月|日期", re.I)),
-    ("cause", re.compile(r"\bwhy\b|\bperch[ée]\b|\bcome mai\b|为什么|为何", re.I)),
-    # "who" is often answered by a group ("business customers"), so only "where" needs a name
-    ("name", re.compile(r"\bwhere\b|\bdove\b|哪里|在哪", re.I)),
-]
-
-
-def expected_type(question: str) -> str | None:
-    for kind, pattern in QUESTION_TYPES:
-        if pattern.search(question):
-            return kind
-    return None
-
-
-def has_expected(kind: str | None, text: str, question: str) -> bool:
-    """Does ``text`` hold an answer of ``kind`` that is not already part of the question?"""
-    if kind is None:
-        return True
-    q_norm = grounding.normalize(question)
-    new_numbers = grounding.numbers(text) - grounding.numbers(question)
-    words = {w.casefold() for w in re.findall(r"[^\W\d_]+", text)}
-    if kind == "number":
-        return bool(new_numbers) or any(w in _NUMBER_WORDS and w not in q_norm for w in words)
-    if kind == "date":
-        return bool(new_numbers) or any(w in _WEEKDAYS and w not in q_norm for w in words)
-    if kind == "cause":
-        return bool(_CAUSE.search(text))
-    if kind == "name":
-        return any(n not in q_norm for n in grounding.names(text)) or bool(grounding.CJK.search(text))
-    return True
-
-
-def terms(text: str) -> set[str]:
-    """Stemmed content words, names and numbers; character pairs for Chinese."""
-    words = {re.sub(r"['’]s?$", "", w) for w in grounding.content_words(text)}  # "alibaba's"
-    words |= {part for w in words if "-" in w for part in w.split("-")  # "image-generation"
-              if len(part) > 3 and part not in grounding.STOPWORDS}
-    out = {grounding._stem(w) for w in words if w not in FRAMING}
-    out |= {n for n in grounding.names(text) if n not in FRAMING}
-    out |= grounding.numbers(text)
-    han = "".join(grounding.CJK.findall(text))
-    out |= {han[i:i + 2] for i in range(len(han) - 1)}
-    return out
-
-
-@dataclass
-class Quote:
-    passage: int  # 1-based passage number
-    start: int  # span inside the passage text
-    end: int
-    text: str
+from . import text as tx
+from .grounding import best_sentence
+from .types import Passage, Quote, Sentence
 
 
 _MARKUP = re.compile(r"\]\(|https?://|^\s*#|\|\s*:?-{3,}")  # links, headings, table rules
@@ -112,18 +34,14 @@ def _candidates(passages: list[Passage]) -> list[tuple[int, int, int, str]]:
     """Prose sentences of the passages: (passage number, start, end, text)."""
     out = []
     for n, p in enumerate(passages, 1):
-        for s, e in sentence_spans(p.text):
+        for s, e in tx.sentence_spans(p.text):
             text = p.text[s:e].strip()
-            if len(text) >= 20 and not _MARKUP.search(text):
+            if len(text) >= MIN_QUOTE_CHARS and not _MARKUP.search(text):
                 out.append((n, s, e, text))
     return out
 
 
-# a sentence that goes on about the one before it ("He was replaced by ...")
-_CONTINUES = re.compile(r"^(he|she|it|they|this|these|that|those|his|her|its|their|the company|"
-                        r"lui|lei|esso|essa|questo|questa|他|她|它|这)\b", re.I)
-
-
+MIN_QUOTE_CHARS = 20  # shorter "sentences" are captions, bylines and list stubs
 MIN_FIRST = 0.2  # weighted share of the question's terms the best quote must hold
 MIN_FURTHER = 0.15  # ... that a further quote must add
 MIN_COVERAGE = 0.35  # ... that all the quotes together must hold
@@ -141,24 +59,24 @@ def select_quotes(versions: dict[str, str], passages: list[Passage], max_quotes:
     if not cands or not versions:
         return []
     first = next(iter(versions))
-    q_terms = {lang: terms(q) for lang, q in versions.items()}
-    q_keys = {lang: grounding.names(q) | grounding.numbers(q) for lang, q in versions.items()}
+    q_terms = {lang: tx.terms(q) for lang, q in versions.items()}
+    q_keys = {lang: tx.names(q) | tx.numbers(q) for lang, q in versions.items()}
     cand_lang, cand_terms = [], []
     for i, (n, s, e, text) in enumerate(cands):
         p = passages[n - 1]
         lang = p.language if p.language in versions else first
         # a sentence says "it" or "he" for what the one before it (or the title) names
         before = cands[i - 1][3] if i and cands[i - 1][0] == n else ""
-        near = grounding.normalize(f"{p.title} {p.publisher} {before} {text}")
-        t = terms(text) | {k for k in q_keys[lang] if k in near}
+        near = tx.normalize(f"{p.title} {p.publisher} {before} {text}")
+        t = tx.terms(text) | {k for k in q_keys[lang] if k in near}
         if p.language and p.language not in versions:  # another language: names and numbers only
             t = {x for x in t if x in q_keys[lang] or x.isdigit()}
         cand_lang.append(lang)
         cand_terms.append(t)
     for lang in q_terms:  # Chinese words left in a translation cannot match Latin-script text
         pool_text = "".join(c[3] for c, cl in zip(cands, cand_lang) if cl == lang)
-        if not grounding.CJK.search(pool_text):
-            q_terms[lang] = {t for t in q_terms[lang] if not grounding.CJK.search(t)}
+        if not tx.CJK.search(pool_text):
+            q_terms[lang] = {t for t in q_terms[lang] if not tx.CJK.search(t)}
     weight, total = {}, {}
     for lang, qt in q_terms.items():
         # rarer terms weigh more: a word every candidate shares says little about which answers
@@ -167,7 +85,7 @@ def select_quotes(versions: dict[str, str], passages: list[Passage], max_quotes:
         weight[lang] = {t: math.log(1 + len(pool) / (1 + df[t])) + (0.5 if t in q_keys[lang] else 0.0)
                         for t in qt}
         total[lang] = sum(weight[lang].values()) or 1.0
-    kinds = {lang: expected_type(q) for lang, q in versions.items()}
+    kinds = {lang: tx.expected_type(q) for lang, q in versions.items()}
     kind_lang = next((lang for lang, k in kinds.items() if k), first)
 
     def gain(i: int, covered: dict[str, set[str]]) -> float:
@@ -182,7 +100,7 @@ def select_quotes(versions: dict[str, str], passages: list[Passage], max_quotes:
         for i in range(len(cands)):
             if i in chosen:
                 continue
-            if not chosen and not has_expected(kinds[kind_lang], cands[i][3], versions[kind_lang]):
+            if not chosen and not tx.has_expected(kinds[kind_lang], cands[i][3], versions[kind_lang]):
                 continue  # the first quote must hold what the question asks for
             g = gain(i, covered) - 0.01 * cands[i][0]  # prefer better-ranked passages on ties
             if g > best_gain:
@@ -204,7 +122,7 @@ def select_quotes(versions: dict[str, str], passages: list[Passage], max_quotes:
         n, s, e, text = cands[i]
         add(Quote(n, s, e, text))
         nxt = [c for c in cands if c[0] == n and c[1] >= e]
-        if nxt and (_HEDGE.search(nxt[0][3][:80]) or _CONTINUES.match(nxt[0][3])):
+        if nxt and (tx.HEDGE.search(nxt[0][3][:80]) or tx.CONTINUES.match(nxt[0][3])):
             add(Quote(n, *nxt[0][1:]))
     return quotes
 
@@ -213,14 +131,36 @@ def qualifiers(claim: str, n: int, passage: Passage) -> list[Quote]:
     """The passage sentence behind ``claim`` and the one after it, when either calls the claim
     a rumour or unconfirmed: a drafted "it was trained on 10 trillion parameters" must not
     lose the source's "rumors suggest ... these rumors have yet to be substantiated"."""
-    qs, qe = grounding.best_sentence(claim, passage.text)
-    spans = [(s, e) for s, e in sentence_spans(passage.text) if e > qs]
+    qs, qe = best_sentence(claim, passage.text)
+    spans = [(s, e) for s, e in tx.sentence_spans(passage.text) if e > qs]
     out = []
     for s, e in spans[:2]:
         text = passage.text[s:e].strip()
-        if _HEDGE.search(text) and not _MARKUP.search(text):
+        if tx.HEDGE.search(text) and not _MARKUP.search(text):
             out.append(Quote(n, s, e, text))
     if out and out[0].start != spans[0][0]:  # the hedge is in the next sentence: quote the claim too
         s, e = spans[0]
         out.insert(0, Quote(n, s, e, passage.text[s:e].strip()))
+    return out
+
+
+REPEATED_BY_DRAFT = 0.8  # a quote whose content words a drafted sentence holds at this share says nothing new
+
+
+def quote_sentences(quotes: list[Quote], drafted: list[Sentence]) -> list[Sentence]:
+    """Quotes as answer sentences, minus repeats (of another quote, or by a drafted sentence)."""
+    out, seen = [], set()
+    for q in quotes:
+        if (q.passage, q.start) in seen:
+            continue
+        seen.add((q.passage, q.start))
+        q_words = tx.content_words(q.text)
+        if any(q_words and len(q_words & tx.content_words(s.text)) >= REPEATED_BY_DRAFT * len(q_words)
+               for s in drafted):
+            continue
+        body = q.text.strip()
+        if body.startswith("|"):  # a table row: its cells
+            body = "; ".join(c.strip() for c in body.strip("|").split("|") if c.strip())
+        body = body.lstrip("•*- ").rstrip(".!?。！？;:")
+        out.append(Sentence(f"“{body}”", [q.passage], 1.0, kind="quote"))
     return out

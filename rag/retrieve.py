@@ -8,33 +8,20 @@ other candidates lack), or a near-identical embedding. This module does not prom
 """
 from __future__ import annotations
 
-import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
+from .store import chunk_terms
+from .types import Passage, Query
+
+# reciprocal rank fusion's k: 60, the value of Cormack et al. (2009) that fusion libraries keep
 RRF_K = 60
-
-
-@dataclass
-class Passage:
-    rank: int
-    chunk_id: str
-    doc_id: str
-    text: str
-    start: int
-    end: int
-    score: float  # fused RRF score
-    dense_score: float | None  # cosine similarity to the question, if in the dense list
-    keyword_score: float | None  # BM25 score, if in the keyword list
-    title: str = ""
-    publisher: str = ""
-    url: str = ""
-    date: str = ""
-    language: str = ""
-    duplicates: list[dict] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+CANDIDATE_POOL = 24  # chunks each list (dense, BM25) contributes before folding, at least 4 x k
+# two chunks of different documents say the same thing when they share this many of their
+# distinctive names and numbers (not common among the candidates), and this share of the fewer
+SAME_CONTENT_TERMS, SAME_CONTENT_SHARE = 4, 0.6
+# ... or, for a declared translation: 2 names and 0.4 of them, or the same relative position
+TRANSLATION_TERMS, TRANSLATION_SHARE, TRANSLATION_POSITION = 2, 0.4, 0.1
 
 
 @dataclass
@@ -43,45 +30,18 @@ class SearchResult:
     timings: dict[str, float]
 
 
-_NAME = re.compile(r"\b(?:[A-Z][\w'’-]*[A-Za-z0-9]|[A-Z]{2,}|\d[\d.,]*\d|\d)\b")
-_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
-
-
-def distinctive_terms(text: str) -> set[str]:
-    """Names and numbers: capitalised words not opening a sentence, acronyms, digits, CJK runs."""
-    terms = set()
-    for m in _NAME.finditer(text):
-        before = text[max(0, m.start() - 2):m.start()]
-        word = m.group()
-        if word[0].isupper() and (m.start() == 0 or re.search(r"[.!?\n]\s*$", before)) and not word.isupper():
-            continue  # capitalised only because it opens a sentence
-        terms.add(word.casefold())
-    terms.update(_CJK_RUN.findall(text))
-    return terms
-
-
-def terms_field(text: str) -> str:
-    """``distinctive_terms`` as stored in a chunk's metadata at ingestion (none has a space)."""
-    return " ".join(sorted(distinctive_terms(text)))
-
-
-def chunk_terms(text: str, meta: dict) -> set[str]:
-    """A chunk's distinctive terms: from its metadata, or computed for an older store."""
-    stored = meta.get("terms")
-    return set(stored.split()) if isinstance(stored, str) else distinctive_terms(text)
-
-
 class Retriever:
-    def __init__(self, store, embedder, pool: int = 24):
+    def __init__(self, store, embedder, pool: int = CANDIDATE_POOL):
         self.store = store
         self.embedder = embedder
         self.pool = pool
         self._keyword_worker = None  # a thread: BM25 runs while Chroma answers the dense query
 
-    def search(self, question: str, k: int = 4, extra_queries: list[str] | None = None) -> SearchResult:
-        """Top ``k`` passages. ``extra_queries`` (e.g. a translation) join the fusion."""
+    def search(self, query: Query, k: int = 4) -> SearchResult:
+        """Top ``k`` passages for the question and (when asked in another language) its English
+        translation, both joining the fusion."""
         t0 = time.perf_counter()
-        queries = [question] + [q for q in (extra_queries or []) if q and q != question]
+        queries = query.search_texts
         vectors = self.embedder.encode(queries)
         t1 = time.perf_counter()
         n = max(self.pool, 4 * k)
@@ -165,8 +125,9 @@ class Retriever:
         declared = bool(ra and rb and (ra.metadata.get("translation_of") == doc_b
                                        or rb.metadata.get("translation_of") == doc_a))
         if declared:  # a translation: same names, or the same place in the article
-            return (shared >= 2 and shared / smaller >= 0.4) or abs(_position(payload[a][1]) - _position(payload[b][1])) <= 0.1
-        return shared >= 4 and shared / smaller >= 0.6
+            return ((shared >= TRANSLATION_TERMS and shared / smaller >= TRANSLATION_SHARE)
+                    or abs(_position(payload[a][1]) - _position(payload[b][1])) <= TRANSLATION_POSITION)
+        return shared >= SAME_CONTENT_TERMS and shared / smaller >= SAME_CONTENT_SHARE
 
 
 def _position(meta: dict) -> float:

@@ -18,11 +18,11 @@ import re
 import shutil
 import threading
 import time
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RagError
+from .text import distinctive_terms, keyword_tokens
 
 META_ID = "__meta__"
 GENERATION_TTL = 2.0  # seconds
@@ -39,6 +39,45 @@ class DocRecord:
 
 def _sanitize(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", s)[:120]
+
+
+def terms_field(text: str) -> str:
+    """``text.distinctive_terms`` as stored in a chunk's metadata at ingestion (none has a space)."""
+    return " ".join(sorted(distinctive_terms(text)))
+
+
+def chunk_terms(text: str, meta: dict) -> set[str]:
+    """A chunk's distinctive terms: from its metadata, or computed for an older store."""
+    stored = meta.get("terms")
+    return set(stored.split()) if isinstance(stored, str) else distinctive_terms(text)
+
+
+def corrupt_message(where, e: BaseException) -> str:
+    return (f"the store at {where} cannot be read ({e.__class__.__name__}: {str(e)[:200]}). It may be "
+            "corrupt: see the README's \"Recovery\" section (move it aside and run `rag ingest` to "
+            "rebuild it from the articles).")
+
+
+def _reraise_interrupts(e: BaseException) -> None:
+    if isinstance(e, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+        raise e
+
+
+def _guarded(method):
+    """A Chroma call whose failure (a damaged file, a Rust panic) is the recovery message."""
+    import functools
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except RagError:
+            raise
+        except BaseException as e:
+            _reraise_interrupts(e)
+            raise RagError(corrupt_message(self.location, e)) from None
+
+    return call
 
 
 def open_client(path: Path | None, url: str | None):
@@ -61,9 +100,9 @@ def open_client(path: Path | None, url: str | None):
     try:
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=settings)
-    except Exception as e:
-        raise RagError(f"the store at {path} cannot be opened ({e.__class__.__name__}: {e}). "
-                       "It may be corrupt: move it aside and run `rag ingest` to rebuild it.") from None
+    except BaseException as e:  # a damaged file can make Chroma's Rust core panic (BaseException)
+        _reraise_interrupts(e)
+        raise RagError(corrupt_message(path, e)) from None
 
 
 class Store:
@@ -80,9 +119,9 @@ class Store:
                 collection + "__docs", embedding_function=None)
         except RagError:
             raise
-        except Exception as e:
-            raise RagError(f"the store at {url or path} cannot be read ({e.__class__.__name__}: {e}). "
-                           "It may be corrupt: move it aside and run `rag ingest` to rebuild it.") from None
+        except BaseException as e:
+            _reraise_interrupts(e)
+            raise RagError(corrupt_message(url or path, e)) from None
         if keyword_dir is None:
             keyword_dir = (path / "keyword" / collection) if not url else None
         if keyword_dir is None:
@@ -97,10 +136,12 @@ class Store:
         return self.url or str(self.path)
 
     # -- document registry -------------------------------------------------------------
+    @_guarded
     def meta(self) -> dict:
         got = self.docs.get(ids=[META_ID], include=["metadatas"])
         return dict(got["metadatas"][0]) if got["ids"] else {"generation": 0}
 
+    @_guarded
     def _set_meta(self, **values) -> None:
         m = {**self.meta(), **values}
         self.docs.upsert(ids=[META_ID], embeddings=[[0.0]], metadatas=[m], documents=[""])
@@ -120,6 +161,7 @@ class Store:
         self._gen = (g, time.monotonic())
         return g
 
+    @_guarded
     def documents(self, fresh: bool = True) -> dict[str, DocRecord]:
         """All document records, cached per generation; ``fresh`` re-reads the generation now
         (the query path passes False and accepts GENERATION_TTL of staleness)."""
@@ -138,6 +180,7 @@ class Store:
         self._doc_cache = (gen, out)
         return out
 
+    @_guarded
     def document_text(self, doc_id: str) -> str:
         got = self.docs.get(ids=[doc_id], include=["documents"])
         if not got["ids"]:
@@ -152,6 +195,7 @@ class Store:
         """(id, fingerprint, metadata, text) recorded after all its chunks are written."""
         self._put_docs([(i, fp, "done", m, t) for i, fp, m, t in docs])
 
+    @_guarded
     def _put_docs(self, rows) -> None:
         self._doc_cache = None
         for i in range(0, len(rows), MAX_BATCH):
@@ -164,6 +208,7 @@ class Store:
             self.docs.upsert(ids=[r[0] for r in part], embeddings=[[0.0]] * len(part),
                              metadatas=metas, documents=[r[4] for r in part])
 
+    @_guarded
     def forget_document(self, doc_id: str) -> None:
         self._doc_cache = None
         self.docs.delete(ids=[doc_id])
@@ -172,6 +217,7 @@ class Store:
     def delete_chunks_of(self, doc_id: str) -> list[str]:
         return self.delete_chunks_of_many([doc_id])
 
+    @_guarded
     def delete_chunks_of_many(self, doc_ids: list[str]) -> list[str]:
         if not doc_ids:
             return []
@@ -181,18 +227,21 @@ class Store:
             self.chunks.delete(ids=ids[i:i + MAX_BATCH])
         return ids
 
+    @_guarded
     def add_chunks(self, ids, embeddings, texts, metadatas) -> None:
         for i in range(0, len(ids), MAX_BATCH):
             sl = slice(i, i + MAX_BATCH)
             self.chunks.upsert(ids=ids[sl], embeddings=embeddings[sl], documents=texts[sl],
                                metadatas=metadatas[sl])
 
+    @_guarded
     def count(self) -> int:
         return self.chunks.count()
 
     def chunk_counts(self) -> dict[str, int]:
         return {d: int(r.metadata.get("n_chunks", 0)) for d, r in self.documents().items()}
 
+    @_guarded
     def dense_query(self, vector, n: int) -> list[tuple[str, float, str, dict]]:
         """(chunk id, cosine similarity, text, metadata), best first."""
         res = self.chunks.query(query_embeddings=[list(map(float, vector))], n_results=n,
@@ -202,12 +251,14 @@ class Store:
         return [(i, 1.0 - float(d), t, dict(m)) for i, d, t, m in
                 zip(res["ids"][0], res["distances"][0], res["documents"][0], res["metadatas"][0])]
 
+    @_guarded
     def get_chunks(self, ids: list[str]) -> dict[str, tuple[str, dict]]:
         if not ids:
             return {}
         got = self.chunks.get(ids=ids, include=["metadatas", "documents"])
         return {i: (t, dict(m)) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])}
 
+    @_guarded
     def all_chunk_texts(self) -> dict[str, str]:
         out, offset = {}, 0
         while True:
@@ -225,41 +276,6 @@ class Store:
             if not self.keyword.load(expect_generation=gen):
                 self.keyword.rebuild(self.all_chunk_texts(), gen)
             return self.keyword
-
-
-# ---------------------------------------------------------------------------------------
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
-
-
-def keyword_tokens(text: str) -> list[str]:
-    """Lower-cased words; CJK runs become character bigrams (no word spaces in Chinese).
-
-    Example: "Tongyi 通义千问 2023" -> ["tongyi", "通义", "义千", "千问", "2023"]
-    """
-    out = []
-    for w in _WORD.findall(unicodedata.normalize("NFKC", text).casefold()):
-        if _CJK.search(w):
-            chars = [c for c in w]
-            runs, cur = [], ""
-            for c in chars:
-                if _CJK.match(c):
-                    cur += c
-                else:
-                    if cur:
-                        runs.append(cur)
-                        cur = ""
-                    runs.append(c)
-            if cur:
-                runs.append(cur)
-            for r in runs:
-                if _CJK.match(r[0]) and len(r) > 1:
-                    out.extend(r[i:i + 2] for i in range(len(r) - 1))
-                else:
-                    out.append(r)
-        elif len(w) > 1 or w.isdigit():
-            out.append(w)
-    return out
 
 
 class KeywordIndex:

@@ -4,9 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rag.answer import Answer, Citation
+from rag.types import Answer, Citation
 from rag.evaluate import aggregate, read_questions, score
-from rag.retrieve import Passage
+from rag.types import Passage
 
 ROOT = Path(__file__).resolve().parent.parent
 

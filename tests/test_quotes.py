@@ -1,7 +1,9 @@
 """Quote selection and the answer-type check, on hand-worked passages (no model needed)."""
-from rag.answer import compact, finish
-from rag.quotes import expected_type, has_expected, select_quotes
-from rag.retrieve import Passage
+from rag.prompt import compact
+from rag.query import faithful
+from rag.quotes import select_quotes
+from rag.text import expected_type, has_expected, terms
+from rag.types import Passage
 
 
 def _p(n, text, lang="en", title=""):
@@ -63,9 +65,19 @@ def test_other_language_passages_are_matched_by_names_and_numbers_only():
     assert [q.passage for q in quotes] == [1]
 
 
+def finish(question, draft, passages):
+    """The answer stages after retrieval, with a scripted model that drafts ``draft``."""
+    from rag.bot import Bot
+    from rag.config import Config
+    from rag.scripted import ScriptedLLM
+
+    bot = Bot(Config(), None, None, llm=ScriptedLLM([draft]))
+    return list(bot.answer(bot.analyse(question), passages))[-1]
+
+
 def test_finish_answers_with_a_quote_when_the_draft_fails_verification():
     a = finish("From what date is Tongyi Qianwen open to the public?",
-               "Tongyi Qianwen opened in May 2021 [1].", [LAUNCH, RUMOUR], "en", {}, {}, 0, "m")
+               "Tongyi Qianwen opened in May 2021 [1].", [LAUNCH, RUMOUR])
     assert not a.refused
     assert a.flagged == ["Tongyi Qianwen opened in May 2021."]
     assert a.text == "“Its model Tongyi Qianwen opens to the public starting on September 13th” [1]."
@@ -74,19 +86,17 @@ def test_finish_answers_with_a_quote_when_the_draft_fails_verification():
 
 def test_finish_refuses_when_neither_draft_nor_quotes_answer():
     a = finish("How many employees does Alibaba Group have?", "Alibaba has 10 trillion employees [2].",
-               [LAUNCH, RUMOUR], "en", {}, {}, 0, "m")
+               [LAUNCH, RUMOUR])
     assert a.refused and a.text.startswith("The sources do not contain")
 
 
 def test_compact_keeps_relevant_sentences_in_order_within_budget():
-    text = compact({"en": "What date does Tongyi Qianwen open to the public?"}, LAUNCH, 15,
+    text = compact(terms("What date does Tongyi Qianwen open to the public?"), LAUNCH, 15,
                    lambda s: len(s.split()))
     assert text == "Its model Tongyi Qianwen opens to the public starting on September 13th."
 
 
 def test_a_translation_loses_the_numbers_and_names_the_model_invented():
-    from rag.answer import faithful
-
     assert faithful("通义千问从哪一天起向公众开放？", "From January 1, 2023, 通义千问 opens to the public?") \
         == "From, 通义千问 opens to the public?"
     assert faithful("Chi ha sostituito Daniel Zhang alla guida del Cloud?",
@@ -104,7 +114,6 @@ def test_a_drafted_rumour_keeps_the_sources_caveat():
 
 
 def test_a_draft_of_bare_markers_is_no_sentence():
-    a = finish("From what date is Tongyi Qianwen open to the public?", "[2] [2] [2] [2]", [LAUNCH, RUMOUR],
-               "en", {}, {}, 0, "m")
+    a = finish("From what date is Tongyi Qianwen open to the public?", "[2] [2] [2] [2]", [LAUNCH, RUMOUR])
     assert a.text == "“Its model Tongyi Qianwen opens to the public starting on September 13th” [1]."
 

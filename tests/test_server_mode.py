@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.bench import free_port  # the benchmark starts servers the same way
+from conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

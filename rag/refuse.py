@@ -1,0 +1,73 @@
+"""Refusal: when the verified sentences do not answer the question, say the sources lack it.
+
+Reasons, in order: the model refused and nothing was verified; nothing was verified; the
+verified sentences never touch the question's subject (``answers_question``); none of them
+gives the kind of answer asked for (a date for "when", a number for "how many"). The refusal is
+a structured flag on the ``Answer`` (``refused``, ``refusal_reason``), never only prose.
+This module does not generate or verify.
+"""
+from __future__ import annotations
+
+from . import text as tx
+from .grounding import best_sentence
+from .types import Answer, Passage, Query, Sentence
+
+REFUSAL_TEXT = "The sources do not contain the answer to this question."
+MIN_QUESTION_WORDS = 0.34  # share of the question's content words the evidence must hold (row L)
+EVIDENCE_WINDOW = 300  # characters around the cited sentence that count as its context
+NAMES_PER_MISSING = 3  # one name in three may be missing (1-3 names: none), docs/ablation.md row E
+
+
+def answers_question(query: Query, sentences: list[Sentence], passages: list[Passage]) -> bool:
+    """The question's numbers, (all but one in three of) its names and a third of its content
+    words must appear near the evidence (the cited sentence, 300 characters around it, the
+    passage's title and publisher).
+
+    Catches a confident answer about something else: "Who is the CEO of OpenAI?" answered
+    with a passage naming Alibaba's CEO shares "CEO" but not "OpenAI" with its evidence.
+    Not the words for a machine-translated question, whose wording is the model's, nor for a
+    yes/no question, whose words state the claim the evidence may contradict ("Is he still in
+    charge?" -- "he stepped down"); a translated question's passages all count as comparable.
+    """
+    translated = bool(query.english)
+    q_nums, q_names = set(query.numbers), set(query.names)
+    q_words = query.terms - q_names - q_nums if not translated and not query.yes_no else set()
+    if not q_nums and not q_names and not q_words:
+        return True
+    allowed_missing = max(0, (len(q_names) - 1) // NAMES_PER_MISSING)
+    for s in sentences:
+        for n in s.citations:
+            p = passages[n - 1]
+            if not translated and not query.same_language(p):
+                return True  # names may be spelled differently across languages
+            qs, qe = best_sentence(s.text, p.text)
+            # the question may name the source ("according to THE DECODER")
+            window = f"{p.title} {p.publisher} {p.text[max(0, qs - EVIDENCE_WINDOW):qe + EVIDENCE_WINDOW]}"
+            w = tx.normalize(window) + " " + tx.normalize(s.text)
+            w_nums = tx.numbers(window) | tx.numbers(s.text)
+            # Chinese words cannot match a Latin-script window
+            want = q_words if tx.CJK.search(window) else {x for x in q_words if not tx.CJK.search(x)}
+            # the passage, not the answer sentence: a draft that echoes the question's words
+            # ("Alibaba is headquartered in China") must not vouch for itself
+            words_ok = len(want & tx.terms(window)) >= MIN_QUESTION_WORDS * len(want)
+            if q_nums <= w_nums and sum(x not in w for x in q_names) <= allowed_missing and words_ok:
+                return True
+    return False
+
+
+def refusal_reason(query: Query, model_refused: bool, sentences: list[Sentence],
+                   passages: list[Passage]) -> str:
+    """Why the answer must be a refusal, or "" when the sentences answer the question."""
+    if model_refused and not sentences:
+        return "the model found no answer in the passages"
+    if not sentences:
+        return "no sentence of the draft answer is supported by the passages"
+    if not answers_question(query, sentences, passages):
+        return "the supported sentences do not address the question's subject"
+    if not any(tx.has_expected(query.expected, s.text, query.asked) for s in sentences):
+        return f"the supported sentences do not give the {query.expected} asked for"
+    return ""
+
+
+def refusal(question: str, passages: list[Passage], reason: str, **fields) -> Answer:
+    return Answer(question, REFUSAL_TEXT, [], passages, True, reason, **fields)

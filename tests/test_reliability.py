@@ -1,0 +1,146 @@
+"""Reliability probes (issue 12): nothing lost, nothing outside the corpus read, clear errors.
+
+Real Chroma in tmp_path, the real packaged embedder, the real CLI; no model is needed here.
+Each test is named for the probe it answers.
+"""
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.config import Config, describe
+from rag.errors import RagError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _article(folder: Path, name: str, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    f = folder / name
+    f.write_text(f"{body}\nIt was reported by the local newspaper on Monday morning.\n")
+    return f
+
+
+def _rag(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=300)
+
+
+# -- settings ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("env,message", [
+    ({"RAG_TOP_K": "abc"}, "RAG_TOP_K='abc' is not a whole number; use one from 1 to 50"),
+    ({"RAG_TOP_K": "0"}, r"top_k \(RAG_TOP_K\) = 0: must be a whole number from 1 to 50"),
+    ({"RAG_CHUNK_TOKENS": "5"}, r"RAG_CHUNK_TOKENS\) = 5: must be a whole number from 32"),
+    ({"RAG_N_CTX": "100"}, r"RAG_N_CTX\) = 100: must be a whole number from 512"),
+    ({"RAG_QUOTES": "maybe"}, "RAG_QUOTES='maybe': use 1/true/yes/on or 0/false/no/off"),
+])
+def test_bad_settings_name_the_variable_and_the_range(env, message):
+    with pytest.raises(RagError, match=message):
+        Config.from_env(env)
+
+
+def test_bad_settings_and_flags_are_clear_errors_on_the_command_line(tmp_path):
+    out = _rag("search", "x", "--k", "-3", env={"RAG_HOME": str(tmp_path)})
+    assert out.returncode == 2 and "top_k (RAG_TOP_K) = -3: must be a whole number from 1 to 50" in out.stderr
+    assert "Traceback" not in out.stderr
+    out = _rag("config", env={"RAG_TOP_K": "abc", "RAG_HOME": str(tmp_path)})
+    assert out.returncode == 2 and "RAG_TOP_K='abc'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_rag_config_masks_the_ui_password(tmp_path):
+    cfg = Config.from_env({"RAG_UI_PASSWORD": "hunter2-secret"})
+    assert "hunter2-secret" not in str(describe(cfg))
+    out = _rag("config", env={"RAG_UI_PASSWORD": "hunter2-secret", "RAG_HOME": str(tmp_path)})
+    assert out.returncode == 0 and "hunter2-secret" not in out.stdout and "(set, hidden)" in out.stdout
+
+
+# -- corpus files -----------------------------------------------------------------------------
+def test_metadata_json_that_is_a_list_is_a_clear_error(tmp_path):
+    from rag.corpus import load_folder_or_files
+
+    _article(tmp_path / "c", "a.txt", "Alpha beta gamma delta.")
+    (tmp_path / "c" / "metadata.json").write_text('[{"title": "x"}]')
+    loaded = load_folder_or_files([tmp_path / "c"])
+    assert not loaded.documents and "must be an object mapping document ids" in loaded.errors[0][1]
+
+
+def test_a_link_out_of_the_corpus_is_not_read_and_a_broken_link_is_reported(make_bot, tmp_path):
+    corpus = tmp_path / "c"
+    _article(corpus, "a.txt", "Alpha beta gamma delta.")
+    secret = _article(tmp_path / "outside", "secret.txt", "The vault code is 4242-9911.")
+    (corpus / "passwd.txt").symlink_to(secret)
+    (corpus / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    bot = make_bot(corpus)
+    rep = bot.ingest()
+    assert rep.added == ["a"]
+    errors = dict((Path(p).name, m) for p, m in rep.errors)
+    assert "outside the folder" in errors["passwd.txt"] and "broken link" in errors["gone.txt"]
+    assert all("4242" not in t for t in bot.store.all_chunk_texts().values())
+
+
+def test_ingest_from_two_working_directories_keeps_both_folders(tmp_path, embedder):
+    env = {"RAG_STORE_DIR": str(tmp_path / "store"), "RAG_HOME": str(tmp_path / "home")}
+    _article(tmp_path / "one" / "corpus", "first.txt", "Alpha beta gamma delta from the first folder.")
+    _article(tmp_path / "two" / "corpus", "second.txt", "Epsilon zeta eta theta from the second folder.")
+    assert _rag("ingest", "corpus", env=env, cwd=tmp_path / "one").returncode == 0
+    out = _rag("ingest", "corpus", env=env, cwd=tmp_path / "two")
+    assert out.returncode == 0 and "removed" not in out.stdout.replace("removed 0", "")
+    out = _rag("stats", "--json", env=env, cwd=tmp_path)
+    import json
+
+    assert sorted(json.loads(out.stdout)["per_document"]) == ["first", "second"]
+
+
+def test_same_file_name_in_two_folders_and_a_reserved_name_are_errors(make_bot, tmp_path):
+    a = _article(tmp_path / "a", "report.txt", "The first report says the bridge opens in May.")
+    _article(tmp_path / "b", "report.txt", "The second report says the tunnel closes in June.")
+    _article(tmp_path / "a", "__meta__.txt", "A file that would overwrite the store's own record.")
+    bot = make_bot(tmp_path / "a")
+    rep = bot.ingest([tmp_path / "a"])
+    assert rep.added == ["report"] and "reserved" in dict(rep.errors)[str(tmp_path / "a" / "__meta__.txt")]
+    rep = bot.ingest([tmp_path / "b"])
+    assert not rep.added and not rep.updated and "already taken by" in rep.errors[0][1]
+    assert "bridge" in bot.document_text("report") and str(a) in bot.stats()["per_document"]["report"]["source_path"]
+    assert bot.store.meta().get("generation") is not None  # the registry record is intact
+
+
+def test_clean_text_keeps_the_first_copy_of_a_repeated_line():
+    from rag.corpus import clean_text
+
+    line = "The council voted to close the bridge for repairs."
+    assert clean_text(f"{line}\nOther news of the day follows here.\n{line}") == \
+        f"{line}\nOther news of the day follows here."
+
+
+# -- store ------------------------------------------------------------------------------------
+def test_garbled_sqlite_is_the_recovery_message_not_a_panic(make_bot, corpus_copy, tmp_path):
+    bot = make_bot(corpus_copy)
+    bot.ingest()
+    db = tmp_path / "store" / "chroma.sqlite3"
+    data = bytearray(db.read_bytes())
+    rng = random.Random(7)
+    start = len(data) // 4
+    data[start:start + 65536] = bytes(rng.randrange(256) for _ in range(min(65536, len(data) - start)))
+    db.write_bytes(bytes(data))
+    code = ("from rag.store import Store; from pathlib import Path; import sys\n"
+            f"s = Store(path=Path({str(tmp_path / 'store')!r})); s.count(); s.documents(); "
+            "s.dense_query([0.1] * 384, 3)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:  # damaged: the error must be the recovery message, not a panic
+        assert "RagError" in out.stderr and "Recovery" in out.stderr, out.stderr[-2000:]
+        assert "panicked" not in out.stderr and "PanicException" not in out.stderr.split("RagError")[0]
+
+
+# -- models -----------------------------------------------------------------------------------
+def test_hf_model_pin_is_checked(tmp_path):
+    from rag.models import resolve
+
+    local = tmp_path / "hf" / "Org__Repo" / "m.gguf"
+    local.parent.mkdir(parents=True)
+    local.write_bytes(b"GGUF" + b"\0" * 100)
+    assert resolve("hf:Org/Repo/m.gguf", tmp_path).location == str(local)
+    with pytest.raises(RagError, match="fails its checksum"):
+        resolve("hf:Org/Repo/m.gguf", tmp_path, sha256="0" * 64)
