@@ -1,12 +1,15 @@
-"""The chat UI (app.py) in Debian's Chromium, driven by Playwright, on real parts.
+"""The chat UI (app.py -> rag_ui.app) in Debian's Chromium, driven by Playwright, on real parts.
 
 One app process serves the whole module: a temporary store and a copy of the bundled corpus,
 the real embedder and the real default model (its assembled file is shared with normal use).
 Cases: streaming then a cited answer with the passage highlighted; an uploaded article that is
 searchable at once (then deleted); a hostile article that renders as text; two browsers asking
-at the same time. Screenshots go to test-artifacts/. A missing Chromium fails, never skips.
+at the same time; a binary upload under an existing article's name that is refused and leaves
+the article's file as it was; a bundled article deleted with its file. Screenshots go to
+test-artifacts/. A missing Chromium fails, never skips.
 
-The first tests here are quick checks of the HTML rendering and upload-name rules.
+The first tests here are quick checks of the HTML rendering (rag_ui.render) and of the
+upload-name rules (rag.corpus), which the UI reaches only through ``Bot.add_uploads``.
 """
 from __future__ import annotations
 
@@ -22,10 +25,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from rag import ui_render as ui
-from rag.answer import Citation
-from rag.bench import free_port  # the benchmark starts servers the same way
+from conftest import free_port
+from rag import Citation
+from rag.corpus import corpus_target, safe_upload_name
 from rag.errors import RagError
+from rag_ui import render as ui
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -45,20 +49,20 @@ HOSTILE = ('Hostile <img src=x onerror="window.__pwned=2"> festival notes\n'
 # -- rendering and name rules (no browser) --------------------------------------------------
 @pytest.mark.parametrize("name", ["notes.txt", "Report 2024 (final).md", "page.HTML", "zorblax_robotics.txt"])
 def test_upload_names_accepted(name):
-    assert ui.safe_upload_name(name) == name
+    assert safe_upload_name(name) == name
 
 
 @pytest.mark.parametrize("name", ["../x.txt", "a/b.txt", "a\\b.txt", ".env.txt", ".hidden", "x..txt",
                                   "x.exe", "metadata.json", "noext", "", "..", "a\x00.txt", "<b>.txt"])
 def test_upload_names_rejected(name):
     with pytest.raises(RagError):
-        ui.safe_upload_name(name)
+        safe_upload_name(name)
 
 
 def test_corpus_target_stays_inside(tmp_path):
-    assert ui.corpus_target(tmp_path, "a.txt") == (tmp_path / "a.txt").resolve()
+    assert corpus_target(tmp_path, "a.txt") == (tmp_path / "a.txt").resolve()
     with pytest.raises(RagError):
-        ui.corpus_target(tmp_path, "../a.txt")
+        corpus_target(tmp_path, "../a.txt")
 
 
 def test_marked_text_escapes_and_merges():
@@ -71,6 +75,12 @@ def test_answer_chips_only_for_known_citations():
     out = ui.answer_html("It <i>opened</i> [1] and [7].", [1], turn=3)
     assert '<button type="button" class="cite-chip" data-turn="3" data-n="1"' in out
     assert "&lt;i&gt;opened&lt;/i&gt;" in out and "[7]" in out
+
+
+def test_grouped_marker_gives_one_chip_per_number():
+    out = ui.answer_html("Opened in 2023 [1, 3]. Not [7].", [1, 3], turn=0)
+    assert re.findall(r'data-n="(\d+)"', out) == ["1", "3"]
+    assert out.startswith("Opened in 2023 <button") and "[1, 3]" not in out and "Not [7]." in out
 
 
 def test_sources_escape_hostile_article():
@@ -328,3 +338,58 @@ def test_two_sessions_at_once_see_only_their_own_answers(app, browser):
                  for n in c.get_attribute("data-ns").split()}
         assert chips == cards, (chips, cards)  # the sources panel lists exactly this answer's citations
         assert not page.errors, page.errors
+
+
+def test_binary_upload_under_existing_name_is_refused(app, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    article = tmp_path / "keep.txt"
+    article.write_text("Keepsake Lighthouse reopens\nThe Keepsake lighthouse on the island of "
+                       "Vorn reopened to visitors in May 2024 after a two-year restoration.\n",
+                       encoding="utf-8")
+    page = _open(browser, app)
+    status = _upload(page, article)
+    assert "added: keep" in status, status
+    kept = app.corpus / "keep.txt"
+    original = kept.read_bytes()
+    row = page.locator('#rag-corpus tr[data-doc="keep"]')
+    expect(row).to_be_visible()
+    chunks = row.locator("td.num").inner_text()
+
+    binary = tmp_path / "bin" / "keep.txt"  # same name, NUL bytes
+    binary.parent.mkdir()
+    binary.write_bytes(b"\x00\x01\x02binary\x00" * 64)
+    page = _open(browser, app)
+    status = _upload(page, binary)
+    page.screenshot(path=str(ARTIFACTS / "ui_e_binary_refused.png"), full_page=True)
+    assert "keep.txt was not added" in status and "binary" in status, status
+    assert "error" in page.locator("#rag-corpus-status .rag-status").get_attribute("class").split()
+    assert kept.read_bytes() == original
+    assert not [f.name for f in app.corpus.iterdir() if f.name.startswith(".upload-")]
+    row = page.locator('#rag-corpus tr[data-doc="keep"]')
+    expect(row).to_be_visible()
+    expect(row.locator("td.num")).to_have_text(chunks)
+    _choose_document(page, "keep")
+    expect(page.locator("#rag-article .article-text")).to_contain_text("reopened to visitors in May 2024")
+    assert not page.errors, page.errors
+
+
+def test_deleting_a_bundled_article_removes_its_file(app, browser):
+    """Last in the module: the other tests ask about the bundled articles."""
+    from playwright.sync_api import expect
+
+    doc_id = "002_16b296b6a56de0e8"
+    f = app.corpus / f"{doc_id}.txt"
+    others = sorted(p.name for p in app.corpus.iterdir() if p != f)
+    assert f.is_file()
+    page = _open(browser, app)
+    page.get_by_role("tab", name="Articles").click()
+    expect(page.locator(f'#rag-corpus tr[data-doc="{doc_id}"]')).to_be_visible()
+    _choose_document(page, doc_id)
+    page.click("#rag-delete")
+    expect(page.locator("#rag-corpus-status")).to_contain_text(f"deleted {doc_id}", timeout=60_000)
+    expect(page.locator("#rag-corpus-status")).to_contain_text(f"deleted {doc_id}.txt from")
+    expect(page.locator(f'#rag-corpus tr[data-doc="{doc_id}"]')).to_have_count(0)
+    assert not f.exists()
+    assert sorted(p.name for p in app.corpus.iterdir()) == others  # nothing else removed
+    assert not page.errors, page.errors

@@ -1,9 +1,10 @@
-"""HTML for the chat UI (``app.py``): conversation, sources, details and corpus views.
+"""HTML for the chat UI (``rag_ui.app``): conversation, sources, details and corpus views.
 
 Every string that comes from an article, an upload, the model or the user goes through
 ``html.escape`` here, so ``<script>`` in an article shows as text and runs nothing. The only
 markup in the output is this module's own (chips, marks, tables); the click behaviour of the
-chips lives in ``CHAT_JS``. This module neither retrieves nor prompts, and imports no gradio.
+chips lives in ``CHAT_JS``. This module neither retrieves nor prompts, touches no files and
+imports no gradio. Citation markers are ``rag.text.MARKER``'s ("[1]", grouped "[1, 3]").
 
 Example: ``answer_html("Opened on 13 September [1].", {1})`` ->
 ``'Opened on 13 September <button class="cite-chip" ...>1</button>.'``
@@ -12,64 +13,39 @@ from __future__ import annotations
 
 import re
 from html import escape
-from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import RagError
+from rag.text import MARKER, markers
 
-ALLOWED_UPLOAD_EXTENSIONS = (".txt", ".md", ".html", ".htm")
 NOT_IN_SOURCES = "Not in the sources"
 MAX_SOURCE_TURNS = 20  # older turns' source sections are dropped from the panel
-
-_MARKER = re.compile(r"\[(\d{1,3})\]")
-_SAFE_NAME = re.compile(r"[\w][\w .()+-]{0,150}")
 
 
 def esc(value) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
-# -- uploads --------------------------------------------------------------------------------
-def safe_upload_name(name: str) -> str:
-    """The file name an upload may be saved under in the corpus folder, or ``RagError``.
-
-    Examples: "notes.txt" -> "notes.txt"; "../x.txt", "a/b.txt", ".env.txt", "x.exe" -> error.
-    """
-    if not name or any(c in name for c in "/\\\x00") or name in (".", ".."):
-        raise RagError(f"upload name {name!r} contains a path; upload a plain file name")
-    if name.startswith(".") or ".." in name:
-        raise RagError(f"upload name {name!r} is hidden or contains '..'; rename the file")
-    ext = Path(name).suffix.lower()
-    if ext not in ALLOWED_UPLOAD_EXTENSIONS:
-        raise RagError(f"{name}: unsupported file type {ext or '(none)'}; upload "
-                       f"{', '.join(ALLOWED_UPLOAD_EXTENSIONS)} files")
-    if not _SAFE_NAME.fullmatch(name):
-        raise RagError(f"upload name {name!r}: use letters, digits, spaces and . _ - ( ) + only "
-                       "(at most 150 characters)")
-    return name
-
-
-def corpus_target(corpus_dir: Path, name: str) -> Path:
-    """``corpus_dir / name``, refusing anything that would resolve outside ``corpus_dir``."""
-    base = Path(corpus_dir).resolve()
-    target = (base / safe_upload_name(name)).resolve()
-    if target.parent != base:
-        raise RagError(f"upload name {name!r} would be saved outside the corpus folder")
-    return target
-
-
 # -- conversation -------------------------------------------------------------------------
+def _chip(n: int, turn: int) -> str:
+    return (f'<button type="button" class="cite-chip" data-turn="{turn}" data-n="{n}" '
+            f'title="Show source {n}">{n}</button>')
+
+
 def answer_html(text: str, numbers: Iterable[int], turn: int = 0) -> str:
-    """Escaped answer text with each ``[n]`` of a known citation turned into a chip."""
+    """Escaped answer text with each known citation number of a marker turned into a chip.
+
+    A grouped marker "[1, 3]" gives one chip per known number; numbers without a citation
+    stay as text ("[7]"), and a marker with no known number is left as it is.
+    """
     known = set(numbers)
     out, pos = [], 0
-    for m in _MARKER.finditer(text):
-        n = int(m.group(1))
-        if n not in known:
+    for m in MARKER.finditer(text):
+        ns = markers(m.group(0))
+        if not any(n in known for n in ns):
             continue
-        out.append(esc(text[pos:m.start()]))
-        out.append(f'<button type="button" class="cite-chip" data-turn="{turn}" data-n="{n}" '
-                   f'title="Show source {n}">{n}</button>')
+        bracket = m.start() + m.group(0).index("[")  # MARKER also takes the spaces before "["
+        out.append(esc(text[pos:bracket]))
+        out.append("".join(_chip(n, turn) if n in known else esc(f"[{n}]") for n in ns))
         pos = m.end()
     out.append(esc(text[pos:]))
     return "".join(out)
