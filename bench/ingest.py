@@ -106,7 +106,8 @@ def run(ctx: dict) -> dict:
         a = time.perf_counter()
         st.add_chunks(ids, vectors.tolist(), texts, metas)
         b = time.perf_counter()
-        st.bump_generation()
+        with st.writing():  # settle the generation and build the keyword index, as ingestion does
+            pass
         st.keyword_index()
         c = time.perf_counter()
         n = len(texts)

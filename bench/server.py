@@ -35,7 +35,8 @@ def copy_store(src, dst) -> None:
         dst.mark_done_many([(i, records[i].fingerprint, records[i].metadata, text)
                             for i, text in zip(got["ids"], got["documents"]) if i in records])
         offset += len(got["ids"])
-    dst.bump_generation()
+    with dst.writing():  # settle the generation and build the keyword index, as ingestion does
+        pass
 
 
 def run(ctx: dict) -> dict:

@@ -86,17 +86,20 @@ class Bot:
         return rep
 
     def delete_document(self, doc_id: str) -> int:
-        """Remove a document's chunks and record from the store, and its file when that lies in
-        the corpus folder. Returns the number of chunks removed."""
+        """Remove a document for good: its chunks go, and its file too when that lies in the
+        corpus folder; a file elsewhere (the user's own) stays, and a tombstone keeps the next
+        ``ingest`` from bringing it back until the file's content changes. Returns the number
+        of chunks removed."""
         with self._ingest_lock:
-            docs = self.store.documents()
-            if doc_id not in docs:
+            rec = self.store.documents().get(doc_id)
+            if rec is None:
                 raise RagError(f"no document {doc_id!r} in the store")
-            self.store.bump_generation()
-            n = len(self.store.delete_chunks_of(doc_id))
-            self.store.forget_document(doc_id)
-            self.store.keyword_index()
-        corpus.remove_from_folder(self.config.corpus_dir, docs[doc_id].metadata.get("source_path", ""))
+            with self.store.writing():
+                n = len(self.store.delete_chunks_of(doc_id))
+                if corpus.remove_from_folder(self.config.corpus_dir, rec.metadata.get("source_path", "")):
+                    self.store.forget_document(doc_id)
+                else:
+                    self.store.mark_deleted(rec)
         return n
 
     def document_text(self, doc_id: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from glob import escape as glob_escape
 import os
 import re
 import tempfile
@@ -293,6 +294,11 @@ def save_upload(corpus_dir: Path, name: str, data: bytes) -> Path:
     ingested), are checked with the same reader ingestion uses, and only then replace the
     target in one step: a rejected upload leaves an existing article's file untouched."""
     target = corpus_target(corpus_dir, name)
+    twins = [f.name for f in target.parent.glob(glob_escape(target.stem) + ".*")
+             if f.suffix.lower() in SUPPORTED_EXTENSIONS and f.name != target.name]
+    if twins:  # two files, one document id: ingestion would skip one of them
+        raise RagError(f"the article {target.stem!r} already exists as {twins[0]}; upload the new "
+                       f"version as {twins[0]} to replace it, or rename it")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=target.suffix, dir=target.parent)
     try:

@@ -1,12 +1,13 @@
 """Incremental ingestion: embed only new or changed documents; resumable after a kill.
 
-Protocol per batch of documents (each step is durable before the next begins):
-  1. the store's generation is bumped (the keyword index no longer matches until step 5);
+Protocol (each step is durable before the next begins), inside ``Store.writing()``:
+  1. the store's generation is raised (no keyword index matches it until step 5);
   2. each document is marked ``pending`` in the registry;
   3. its old chunks are deleted (by document id, so orphans of any earlier attempt go too);
   4. new chunks are embedded and upserted with content-derived ids, then the document is
      marked ``done`` with its fingerprint;
-  5. at the end the keyword index is rebuilt and stamped with the generation.
+  5. after the last write the generation is raised again and settled, and the keyword index is
+     rebuilt from exactly the chunks in Chroma and stamped with it.
 A run killed anywhere leaves documents ``pending`` or with old fingerprints: the next run
 treats them as changed and redoes steps 2-4, so there are no duplicates and no orphans.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from .chunking import CHUNKER_VERSION, chunk_document
 from .corpus import Document, load_folder_or_files
-from .store import terms_field
+from .store import DELETED, terms_field
 
 # chunks embedded and written per step: bigger batches pad less (encode sorts by length within a
 # call); a killed run redoes at most one batch
@@ -33,6 +34,7 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    kept_deleted: list[str] = field(default_factory=list)  # deleted by the user, file unchanged
     errors: list[tuple[str, str]] = field(default_factory=list)
     chunks_embedded: int = 0
     chunks_deleted: int = 0
@@ -41,7 +43,8 @@ class IngestReport:
 
     def summary(self) -> str:
         return (f"added {len(self.added)}, updated {len(self.updated)}, removed {len(self.removed)}, "
-                f"unchanged {len(self.unchanged)}, skipped {len(self.errors)}; "
+                f"unchanged {len(self.unchanged)}, skipped {len(self.errors)}"
+                + (f", kept deleted {len(self.kept_deleted)}" if self.kept_deleted else "") + "; "
                 f"embedded {self.chunks_embedded} chunks, deleted {self.chunks_deleted} "
                 f"in {self.seconds:.2f}s")
 
@@ -66,15 +69,17 @@ def ingest(paths: list[Path], store, embedder, chunk_tokens: int, progress: bool
     ``on_progress(done_chunks, total_chunks)`` is called as batches finish (for the UI).
     """
     t0 = time.perf_counter()
-    records = store.documents()
+    records = store.documents(include_deleted=True)
 
-    def unchanged(doc_id: str, content_hash: str) -> bool:
+    def unchanged(doc_id: str, content_hash: str) -> bool:  # done, or deleted by the user
         rec = records.get(doc_id)
-        return bool(rec and rec.state == "done"
+        return bool(rec and rec.state in ("done", DELETED)
                     and rec.fingerprint == fingerprint(content_hash, embedder.name, chunk_tokens))
 
     loaded = load_folder_or_files(paths, unchanged=unchanged)  # unchanged files are not re-read
-    rep = IngestReport(errors=loaded.errors, unchanged=list(loaded.unchanged))
+    rep = IngestReport(errors=loaded.errors)
+    for doc_id in loaded.unchanged:
+        (rep.kept_deleted if records[doc_id].state == DELETED else rep.unchanged).append(doc_id)
     todo: list[tuple[Document, str]] = []
     for doc in loaded.documents:
         fp = fingerprint(doc.content_hash, embedder.name, chunk_tokens)
@@ -93,16 +98,15 @@ def ingest(paths: list[Path], store, embedder, chunk_tokens: int, progress: bool
     folders = [Path(p).resolve() for p in paths if Path(p).is_dir()]
     loaded_ids = {d.id for d in loaded.documents} | set(loaded.unchanged)
     gone = [r.id for r in records.values() if r.id not in loaded_ids and _source_gone(r, folders)]
-    if todo or gone:
-        store.bump_generation()
-    for doc_id in gone:
-        rep.chunks_deleted += len(store.delete_chunks_of(doc_id))
-        store.forget_document(doc_id)
-        rep.removed.append(doc_id)
-    if todo:
-        _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_progress, batch_chunks)
-    if todo or gone:
-        store.keyword_index()  # rebuilt once here, stamped with the new generation
+    if todo or gone or store.unsettled():  # unsettled: an earlier run was killed mid-write
+        with store.writing():  # the keyword index is rebuilt once, after the last write
+            for doc_id in gone:
+                rep.chunks_deleted += len(store.delete_chunks_of(doc_id))
+                store.forget_document(doc_id)
+                rep.removed.append(doc_id)
+            if todo:
+                _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_progress,
+                                 batch_chunks)
     rep.embedder_loaded = embedder.loaded
     rep.seconds = time.perf_counter() - t0
     return rep

@@ -18,6 +18,7 @@ import re
 import shutil
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from .errors import RagError
 from .text import distinctive_terms, keyword_tokens
 
 META_ID = "__meta__"
+DELETED = "deleted"  # a document record's state after the user deleted it (a tombstone)
 GENERATION_TTL = 2.0  # seconds
 MAX_BATCH = 5000  # Chroma accepts at most 5,461 records per call
 
@@ -146,30 +148,66 @@ class Store:
         m = {**self.meta(), **values}
         self.docs.upsert(ids=[META_ID], embeddings=[[0.0]], metadatas=[m], documents=[""])
 
-    def generation(self) -> int:
-        """The store's change counter. Re-read at most every GENERATION_TTL seconds, so a query
-        does not pay a Chroma round trip; another client's writes are seen within that time."""
+    def _state(self) -> tuple[int, int]:
+        """(generation, settled generation), re-read at most every GENERATION_TTL seconds, so a
+        query does not pay a Chroma round trip; another client's writes are seen within that
+        time. A store from before ``settled`` was recorded counts as settled."""
         now = time.monotonic()
         if self._gen is None or now - self._gen[1] > GENERATION_TTL:
-            self._gen = (int(self.meta().get("generation", 0)), now)
+            m = self.meta()
+            g = int(m.get("generation", 0))
+            self._gen = ((g, int(m.get("settled", g))), now)
         return self._gen[0]
+
+    def generation(self) -> int:
+        """The store's change counter: raised before a change's first write and after its last."""
+        return self._state()[0]
 
     def bump_generation(self) -> int:
         self._gen = None
-        g = self.generation() + 1
-        self._set_meta(generation=g)
-        self._gen = (g, time.monotonic())
-        return g
+        g, settled = self._state()
+        self._set_meta(generation=g + 1, settled=settled)
+        self._gen = ((g + 1, settled), time.monotonic())
+        return g + 1
+
+    def unsettled(self) -> bool:
+        """True while a change is being written, or when one was killed before it finished."""
+        self._gen = None
+        g, settled = self._state()
+        return g != settled
+
+    @contextmanager
+    def writing(self):
+        """The one way the store changes. The generation is raised before the first write (every
+        reader's keyword index is out of date from then on) and again after the last, and the
+        keyword index is rebuilt from exactly the chunks then in Chroma, under a lock shared by
+        every process, and stamped with that settled generation. An index built by a reader
+        while the change was being written is never stamped (its generation is unsettled), so
+        no process keeps a half-written state as current."""
+        self.bump_generation()
+        try:
+            yield
+        finally:
+            self._gen = None
+            g = self.generation() + 1
+            self._set_meta(generation=g, settled=g)
+            self._gen = ((g, g), time.monotonic())
+            self.keyword_index()
 
     @_guarded
-    def documents(self, fresh: bool = True) -> dict[str, DocRecord]:
-        """All document records, cached per generation; ``fresh`` re-reads the generation now
-        (the query path passes False and accepts GENERATION_TTL of staleness)."""
+    def documents(self, fresh: bool = True, include_deleted: bool = False) -> dict[str, DocRecord]:
+        """The document records, cached per generation; ``fresh`` re-reads the generation now
+        (the query path passes False and accepts GENERATION_TTL of staleness). Tombstones of
+        documents the user deleted (state "deleted") only with ``include_deleted``."""
         if fresh:
             self._gen = None
         gen = self.generation()
-        if self._doc_cache and self._doc_cache[0] == gen:
-            return self._doc_cache[1]
+        if not (self._doc_cache and self._doc_cache[0] == gen):
+            self._doc_cache = (gen, self._read_documents())
+        docs = self._doc_cache[1]
+        return docs if include_deleted else {i: r for i, r in docs.items() if r.state != DELETED}
+
+    def _read_documents(self) -> dict[str, DocRecord]:
         got = self.docs.get(include=["metadatas"])
         out = {}
         for i, m in zip(got["ids"], got["metadatas"]):
@@ -177,7 +215,6 @@ class Store:
                 continue
             m = dict(m)
             out[i] = DocRecord(i, m.pop("fingerprint", ""), m.pop("state", "done"), m)
-        self._doc_cache = (gen, out)
         return out
 
     @_guarded
@@ -194,6 +231,11 @@ class Store:
     def mark_done_many(self, docs: list[tuple[str, str, dict, str]]) -> None:
         """(id, fingerprint, metadata, text) recorded after all its chunks are written."""
         self._put_docs([(i, fp, "done", m, t) for i, fp, m, t in docs])
+
+    def mark_deleted(self, rec: DocRecord) -> None:
+        """A tombstone: the user deleted this document; ingestion skips its file while the
+        file's content (its fingerprint) stays the same."""
+        self._put_docs([(rec.id, rec.fingerprint, DELETED, rec.metadata, "")])
 
     @_guarded
     def _put_docs(self, rows) -> None:
@@ -270,11 +312,16 @@ class Store:
 
     # -- keyword index -----------------------------------------------------------------
     def keyword_index(self) -> "KeywordIndex":
-        """The BM25 index, rebuilt from Chroma if it does not match the store's generation."""
+        """The BM25 index of the store's chunks at its current generation: loaded from disk when
+        its stamp matches, else rebuilt from Chroma (once per generation and process). Only an
+        index of a settled generation is written to disk, under the cross-process lock."""
         with self._lock:
-            gen = self.generation()
-            if not self.keyword.load(expect_generation=gen):
-                self.keyword.rebuild(self.all_chunk_texts(), gen)
+            gen, settled = self._state()
+            if self.keyword.load(expect_generation=gen):
+                return self.keyword
+            with self.keyword.locked():
+                if not self.keyword.load(expect_generation=gen):  # another process may have built it
+                    self.keyword.rebuild(self.all_chunk_texts(), gen, persist=gen == settled)
             return self.keyword
 
 
@@ -308,17 +355,35 @@ class KeywordIndex:
         self.ids, self._bm25, self.generation = ids, bm25, expect_generation
         return True
 
-    def rebuild(self, texts: dict[str, str], generation: int) -> None:
+    @contextmanager
+    def locked(self):
+        """An exclusive lock on this index's folder, shared by every process on the machine."""
+        import fcntl
+
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.folder.with_name(self.folder.name + ".lock"), "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def rebuild(self, texts: dict[str, str], generation: int, persist: bool = True) -> None:
+        """Index ``texts``; write it to disk (call under ``locked()``) only when ``persist``."""
         ids = sorted(texts)
         bm25 = None
-        tmp = self.folder.with_name(self.folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
         if ids:
             import bm25s
 
             bm25 = bm25s.BM25()
             bm25.index([keyword_tokens(texts[i]) or ["\0"] for i in ids], show_progress=False)
+        if not persist:
+            self.ids, self._bm25, self.generation = ids, bm25, generation
+            return
+        tmp = self.folder.with_name(self.folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if bm25 is not None:
             bm25.save(str(tmp / "bm25"))
         (tmp / "ids.json").write_text(json.dumps(ids))
         (tmp / "generation.json").write_text(json.dumps({"generation": generation}))

@@ -144,3 +144,68 @@ def test_hf_model_pin_is_checked(tmp_path):
     assert resolve("hf:Org/Repo/m.gguf", tmp_path).location == str(local)
     with pytest.raises(RagError, match="fails its checksum"):
         resolve("hf:Org/Repo/m.gguf", tmp_path, sha256="0" * 64)
+
+
+# -- store integrity and deletion ------------------------------------------------------------
+def _synthetic(folder: Path, n: int) -> None:
+    base = (ROOT / "corpus" / "001_23c006e8ca80271d.txt").read_text().split("\n")
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        lines = base[i % len(base):] + base[: i % len(base)]
+        (folder / f"syn_{i:03d}.txt").write_text(f"Synthetic article {i}.\n" + "\n".join(lines))
+
+
+def test_a_reader_during_an_ingest_leaves_no_stale_keyword_index(tmp_path, embedder):
+    from rag.store import Store
+
+    corpus, store_dir = tmp_path / "corpus", tmp_path / "store"
+    _synthetic(corpus, 40)
+    Store(path=store_dir)
+    env = {**os.environ, "RAG_STORE_DIR": str(store_dir), "RAG_CORPUS_DIR": str(corpus),
+           "RAG_HOME": str(tmp_path / "home"), "RAG_INGEST_BATCH": "32"}
+    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rebuilt_while_writing = 0
+    while proc.poll() is None:  # a reader asking while the ingest writes
+        s = Store(path=store_dir)
+        n = len(s.keyword_index().ids)
+        rebuilt_while_writing += 0 < n
+    assert proc.wait() == 0, proc.stderr.read().decode()[-2000:]
+    assert rebuilt_while_writing > 0  # the reader did see the store mid-ingest
+    s = Store(path=store_dir)
+    assert s.keyword_index().ids == sorted(s.all_chunk_texts())  # exactly the store's chunks
+
+
+def test_a_deleted_document_stays_deleted(make_bot, tmp_path):
+    outside = tmp_path / "mine"
+    f = _article(outside, "keep.txt", "The harbour reopened after the storm on Friday.")
+    _article(outside, "other.txt", "The museum opened a new wing for modern art.")
+    corpus = tmp_path / "corpus"
+    g = _article(corpus, "local.txt", "The library extended its opening hours this week.")
+    bot = make_bot(corpus)
+    bot.ingest([outside, corpus])
+    assert bot.delete_document("keep") > 0 and bot.delete_document("local") > 0
+    assert f.exists() and not g.exists()  # the user's own file stays; the corpus folder's goes
+    rep = bot.ingest([outside, corpus])
+    assert rep.kept_deleted == ["keep"] and not rep.added and "keep" not in bot.stats()["per_document"]
+    assert all("harbour" not in t for t in bot.store.all_chunk_texts().values())
+    f.write_text("The harbour reopened after the storm on Friday, and ferries run again.\n"
+                 "It was reported by the local newspaper on Monday morning.\n")
+    assert bot.ingest([outside]).updated == ["keep"]  # an edited file is new content: it comes back
+    with pytest.raises(RagError, match="no document"):
+        bot.delete_document("nothing-here")
+
+
+def test_a_rejected_upload_leaves_the_existing_article_untouched(make_bot, tmp_path):
+    corpus = tmp_path / "corpus"
+    f = _article(corpus, "keep.txt", "The harbour reopened after the storm on Friday.")
+    before = f.read_bytes()
+    bot = make_bot(corpus)
+    bot.ingest()
+    rep = bot.add_uploads([("keep.txt", b"\x00\x01binary junk" * 100), ("keep.md", b"# Keep\nA twin.\n"),
+                           ("../escape.txt", b"Sneaky text that must not be written.\n")])
+    errors = dict(rep.errors)
+    assert "binary" in errors["keep.txt"] and "already exists as keep.txt" in errors["keep.md"]
+    assert "contains a path" in errors["../escape.txt"] and not (tmp_path / "escape.txt").exists()
+    assert f.read_bytes() == before and "harbour" in bot.document_text("keep")
+    assert sorted(p.name for p in corpus.iterdir()) == ["keep.txt"]  # no temporary file left
