@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from bisect import bisect_right
 from functools import lru_cache
 from typing import Callable, Iterator
 
@@ -68,20 +69,34 @@ def chunk_document(doc_id: str, text: str, max_tokens: int = 120,
                   start=s, end=e, index=i) for i, (s, e) in enumerate(chunks)]
 
 
+# a piece of an over-long sentence is looked for within this many characters per token of the
+# budget: cl100k tokens of prose average about 4 characters, so the window always holds a
+# whole piece, and the work per piece stays bounded (a 2 MB paragraph is linear, not quadratic)
+WINDOW_CHARS_PER_TOKEN = 12
+
+
 def _split_long(text: str, s: int, e: int, max_tokens: int,
                 fits: Callable[[str], bool] | None) -> Iterator[tuple[int, int]]:
     """Cut an over-long sentence at word (or, for CJK, character) boundaries."""
     def ok(piece: str) -> bool:
         return count_tokens(piece) <= max_tokens and (fits is None or fits(piece))
 
-    bounds = [m.start() for m in re.finditer(r"\s+", text[s:e])]
-    cuts = [s + b for b in bounds] if bounds else list(range(s + 1, e))
+    spaces = [s + m.start() for m in re.finditer(r"\s+", text[s:e])]
+    window = max_tokens * WINDOW_CHARS_PER_TOKEN
     start = s
     while start < e:
-        if ok(text[start:e]):  # the rest fits (for a short sentence: all of it)
+        while start < e and text[start].isspace():  # checked as yielded: " harbour" is one
+            start += 1                                # token, "harbour" may be two
+        if start == e:
+            break
+        stop = min(e, start + window)
+        if stop == e and ok(text[start:e]):  # the rest fits (for a short sentence: all of it)
             end = e
-        else:  # the largest cut that keeps the piece within limits (binary search over cuts)
-            cand = [c for c in cuts if c > start]
+        else:  # the largest cut within the window that keeps the piece within limits
+            if spaces:
+                cand = spaces[bisect_right(spaces, start):bisect_right(spaces, stop)]
+            else:
+                cand = list(range(start + 1, stop + 1))
             lo, hi, best = 0, len(cand) - 1, None
             while lo <= hi:
                 mid = (lo + hi) // 2
@@ -89,7 +104,7 @@ def _split_long(text: str, s: int, e: int, max_tokens: int,
                     best, lo = cand[mid], mid + 1
                 else:
                     hi = mid - 1
-            end = best if best is not None else (cand[0] if cand else e)
+            end = best if best is not None else (cand[0] if cand else stop)
         a, b = start, end
         while a < b and text[a].isspace():
             a += 1

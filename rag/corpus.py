@@ -4,8 +4,8 @@ A document's id is its file name without extension. Metadata (title, publisher, 
 language) comes from a ``metadata.json`` beside the files when it has an entry for the id;
 otherwise title and language are derived from the text. This module does not chunk or embed.
 
-Example: "Join our community\\nBody.\\nJoin our community" -> "Body." (repeated and
-known boilerplate lines are dropped).
+Example: "Join our community\\nBody.\\nBody." -> "Body." (known boilerplate lines, and the
+repeats of a line, are dropped).
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from .types import Document
 
 SUPPORTED_EXTENSIONS = (".txt", ".md", ".html", ".htm")
 METADATA_FILE = "metadata.json"
-CLEANER_VERSION = "2"  # bump when cleaning changes, so every document is re-ingested
+CLEANER_VERSION = "3"  # bump when cleaning changes, so every document is re-ingested
+MIN_REPEATED_LINE = 20  # characters: shorter lines ("Photo:", "1.") may repeat legitimately
 
 # Lines that are boilerplate in news pages whatever the publisher. Kept short and generic: a
 # line is dropped only when the whole line is the blurb (or starts with one of these calls).
@@ -226,19 +227,19 @@ def markdown_to_text(md: str) -> str:
 def clean_text(text: str) -> str:
     """Normalise whitespace and drop boilerplate lines.
 
-    Dropped: lines matching generic news boilerplate, and lines of 20+ characters that occur
-    more than once in the document (newsletter calls repeated around the article).
+    Dropped: lines matching generic news boilerplate, and the second and later copies of a
+    line of 20+ characters (newsletter calls repeated around the article); the first copy
+    stays, since an article may repeat a real sentence (a pull quote).
     """
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
     lines = [" ".join(l.split()) for l in text.split("\n")]
-    counts: dict[str, int] = {}
-    for l in lines:
-        if len(l) >= 20:
-            counts[l] = counts.get(l, 0) + 1
+    seen: set[str] = set()
     kept, blank = [], False
     for l in lines:
-        if _BOILERPLATE_RE.match(l) or counts.get(l, 0) > 1:
+        if _BOILERPLATE_RE.match(l) or l in seen:
             continue
+        if len(l) >= MIN_REPEATED_LINE:
+            seen.add(l)
         if not l:
             if kept and not blank:
                 kept.append("")

@@ -106,7 +106,7 @@ def ingest(paths: list[Path], store, embedder, chunk_tokens: int, progress: bool
                 rep.removed.append(doc_id)
             if todo:
                 _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_progress,
-                                 batch_chunks)
+                                 batch_chunks, records)
     rep.embedder_loaded = embedder.loaded
     rep.seconds = time.perf_counter() - t0
     return rep
@@ -128,7 +128,14 @@ def _source_gone(rec, folders: list[Path]) -> bool:
     return any(p.parent == f for f in folders) and not p.exists()
 
 
-def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_progress, batch_chunks):
+def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_progress, batch_chunks,
+                     records):
+    """Embed and write the chunks of ``todo`` in steps of at most ``batch_chunks`` chunks, across
+    and within documents (one long document spans several steps; the progress bar moves per step).
+
+    A document is marked pending, with the fingerprint it is being written for, before its first
+    chunk is written, and done after its last. A run killed inside a long document resumes it:
+    chunks already written for that same fingerprint are kept, not embedded again."""
     chunked = [(doc, fp, chunk_document(doc.id, doc.text, chunk_tokens, fits=embedder.fits))
                for doc, fp in todo]
     total = sum(len(c) for _, _, c in chunked)
@@ -138,39 +145,75 @@ def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_prog
 
         bar = tqdm(total=total, unit="chunk", desc="embedding", leave=False)
     done = 0
-    batch: list = []
-    for item in chunked + [None]:
-        if item is not None:
-            batch.append(item)
-        size = sum(len(c) for _, _, c in batch)
-        if batch and (item is None or size >= batch_chunks):
-            _write_batch(batch, store, embedder, rep)
-            done += size
-            if bar:
-                bar.update(size)
-            if on_progress:
-                on_progress(done, total)
-            batch = []
+    step = _Step()
+    for doc, fp, chunks in chunked:
+        rec = records.get(doc.id)
+        keep: set[str] = set()
+        if rec and rec.state == "pending" and rec.metadata.get(PENDING_FINGERPRINT) == fp:
+            keep = store.chunk_ids_of(doc.id) & {c.id for c in chunks}
+        step.start(doc, fp, len(chunks), keep)
+        for c in chunks:
+            if c.id in keep:
+                continue
+            step.chunks.append((doc, c))
+            if len(step.chunks) >= batch_chunks:
+                done += step.flush(store, embedder, rep)
+                _report(bar, on_progress, done, total)
+        done += len(keep)
+    done += step.flush(store, embedder, rep)
+    _report(bar, on_progress, done, total)
     if bar:
         bar.close()
 
 
-def _write_batch(batch, store, embedder, rep):
-    docs = [doc for doc, _, _ in batch]
-    store.mark_pending_many([(d.id, doc_metadata(d), d.text) for d in docs])
-    rep.chunks_deleted += len(store.delete_chunks_of_many([d.id for d in docs]))
-    texts = [c.text for _, _, cs in batch for c in cs]
-    vectors = embedder.encode(texts).tolist() if texts else []
-    ids, metas = [], []
-    for doc, _, chunks in batch:
-        dm = doc_metadata(doc)
-        dm.pop("source_path", None)
-        for c in chunks:
-            ids.append(c.id)
-            metas.append({**dm, "start": c.start, "end": c.end, "index": c.index,
-                          "terms": terms_field(c.text)})
-    if ids:
-        store.add_chunks(ids, vectors, texts, metas)
-    rep.chunks_embedded += len(ids)
-    store.mark_done_many([(doc.id, fp, doc_metadata(doc, len(chunks)), doc.text)
-                          for doc, fp, chunks in batch])
+PENDING_FINGERPRINT = "pending_fingerprint"  # in a pending record: the content being written
+
+
+def _report(bar, on_progress, done: int, total: int) -> None:
+    if bar:
+        bar.update(done - bar.n)
+    if on_progress:
+        on_progress(done, total)
+
+
+class _Step:
+    """One ingestion step: the documents begun in it and the chunks to embed and write."""
+
+    def __init__(self):
+        self.begun: list[tuple] = []  # (doc, fp, chunk ids to keep) not yet marked pending
+        self.chunks: list[tuple] = []  # (doc, chunk)
+        self.left: dict[str, list] = {}  # doc id -> [doc, fp, chunks still to write, n_chunks]
+
+    def start(self, doc, fp: str, n_chunks: int, keep: set[str]) -> None:
+        self.begun.append((doc, fp, keep))
+        self.left[doc.id] = [doc, fp, n_chunks - len(keep), n_chunks]
+
+    def flush(self, store, embedder, rep) -> int:
+        """Write the step: pending marks and old chunks' removal for the documents begun in it,
+        then its chunks, then done marks for the documents it finished. Returns chunks written."""
+        if self.begun:
+            store.mark_pending_many([(d.id, {**doc_metadata(d), PENDING_FINGERPRINT: fp}, d.text)
+                                     for d, fp, _ in self.begun])
+            keep = set().union(*(k for _, _, k in self.begun))
+            rep.chunks_deleted += len(store.delete_chunks_of_many([d.id for d, _, _ in self.begun], keep=keep))
+            self.begun = []
+        texts = [c.text for _, c in self.chunks]
+        if texts:
+            vectors = embedder.encode(texts).tolist()
+            metas = []
+            for doc, c in self.chunks:
+                dm = doc_metadata(doc)
+                dm.pop("source_path", None)
+                metas.append({**dm, "start": c.start, "end": c.end, "index": c.index,
+                              "terms": terms_field(c.text)})
+            store.add_chunks([c.id for _, c in self.chunks], vectors, texts, metas)
+            for doc, _ in self.chunks:
+                self.left[doc.id][2] -= 1
+        rep.chunks_embedded += len(texts)
+        finished = [v for v in self.left.values() if v[2] == 0]
+        if finished:
+            store.mark_done_many([(doc.id, fp, doc_metadata(doc, n), doc.text) for doc, fp, _, n in finished])
+            for doc, *_ in finished:
+                del self.left[doc.id]
+        self.chunks = []
+        return len(texts)

@@ -210,10 +210,27 @@ class LocalLLM:  # implements rag.types.LLM
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
+    def tokens(self, messages: list[dict]) -> tuple[list[int], list[str]]:
+        """The prompt's tokens and stop strings. Only the chat template's own text may become
+        special tokens (role markers); every message's content is tokenised as plain text, so
+        an article that contains "<|im_start|>system" stays words, never a new role."""
+        prompt, stops = self._render(messages)
+
+        def tok(text: str, special: bool) -> list[int]:
+            return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=special) if text else []
+
+        out, pos = [], 0
+        for m in messages:
+            at = prompt.find(m["content"], pos) if m["content"] else -1
+            if at < 0:
+                continue
+            out += tok(prompt[pos:at], True) + tok(m["content"], False)
+            pos = at + len(m["content"])
+        return out + tok(prompt[pos:], True), stops
+
     def stream(self, messages: list[dict], max_tokens: int, stats: dict) -> Iterator[str]:
         """Yield text pieces; fills ``stats`` with token counts and timings when done."""
-        prompt, stops = self._render(messages)
-        tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        tokens, stops = self.tokens(messages)
         if len(tokens) + max_tokens > self.n_ctx:
             raise RagError(f"prompt of {len(tokens)} tokens + {max_tokens} answer tokens exceeds "
                            f"the context window ({self.n_ctx})")

@@ -36,7 +36,7 @@ def _candidates(passages: list[Passage]) -> list[tuple[int, int, int, str]]:
     for n, p in enumerate(passages, 1):
         for s, e in tx.sentence_spans(p.text):
             text = p.text[s:e].strip()
-            if len(text) >= MIN_QUOTE_CHARS and not _MARKUP.search(text):
+            if len(text) >= MIN_QUOTE_CHARS and not _MARKUP.search(text) and not tx.INSTRUCTION.search(text):
                 out.append((n, s, e, text))
     return out
 

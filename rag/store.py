@@ -260,14 +260,19 @@ class Store:
         return self.delete_chunks_of_many([doc_id])
 
     @_guarded
-    def delete_chunks_of_many(self, doc_ids: list[str]) -> list[str]:
+    def delete_chunks_of_many(self, doc_ids: list[str], keep: set[str] = frozenset()) -> list[str]:
+        """Delete the chunks of these documents (but the ids in ``keep``); returns the ids deleted."""
         if not doc_ids:
             return []
         got = self.chunks.get(where={"doc_id": {"$in": list(doc_ids)}}, include=[])
-        ids = got["ids"]
+        ids = [i for i in got["ids"] if i not in keep]
         for i in range(0, len(ids), MAX_BATCH):
             self.chunks.delete(ids=ids[i:i + MAX_BATCH])
         return ids
+
+    @_guarded
+    def chunk_ids_of(self, doc_id: str) -> set[str]:
+        return set(self.chunks.get(where={"doc_id": doc_id}, include=[])["ids"])
 
     @_guarded
     def add_chunks(self, ids, embeddings, texts, metadatas) -> None:

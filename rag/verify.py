@@ -44,7 +44,8 @@ def verify(draft: str, query: Query, passages: list[Passage]) -> tuple[list[Sent
         checks = {}
         for n in range(1, len(passages) + 1):
             p = passages[n - 1]  # the title is part of what a passage says ("THE DECODER says ...")
-            checks[n] = support(plain, f"{p.title}\n{p.text}", query.same_language(p))
+            evidence = tx.without_instructions(p.text)  # a passage's orders to the model back nothing
+            checks[n] = support(plain, f"{p.title}\n{evidence}", query.same_language(p))
         good_cited = [n for n in cited if checks[n].supported]
         if good_cited:
             kept.append(Sentence(plain, good_cited, max(checks[n].score for n in good_cited)))

@@ -37,7 +37,8 @@ def test_boilerplate_removed_from_decoder_article():
 
 def test_clean_text_drops_repeated_lines_keeps_single_ones():
     text = "Subscribe to our newsletter\nReal sentence one here.\nFollow the story below please.\nFollow the story below please."
-    assert clean_text(text) == "Real sentence one here."
+    # boilerplate goes; a repeated line keeps its first copy (issue 12: both copies were lost)
+    assert clean_text(text) == "Real sentence one here.\nFollow the story below please."
 
 
 def test_html_keeps_article_drops_navigation():

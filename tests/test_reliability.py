@@ -209,3 +209,54 @@ def test_a_rejected_upload_leaves_the_existing_article_untouched(make_bot, tmp_p
     assert "contains a path" in errors["../escape.txt"] and not (tmp_path / "escape.txt").exists()
     assert f.read_bytes() == before and "harbour" in bot.document_text("keep")
     assert sorted(p.name for p in corpus.iterdir()) == ["keep.txt"]  # no temporary file left
+
+
+# -- long documents ---------------------------------------------------------------------------
+def _paragraph(n_chars: int, seed: int = 3) -> str:
+    rng = random.Random(seed)
+    words = "harbour council ferry storm tunnel budget vote bridge repairs mayor river".split()
+    out, size = [], 0
+    while size < n_chars:
+        w = rng.choice(words) + ("," if rng.random() < 0.1 else "")
+        out.append(w)
+        size += len(w) + 1
+    return " ".join(out)  # one paragraph, no full stop
+
+
+def test_a_2mb_paragraph_chunks_in_linear_time_within_budget(embedder):
+    # in a child process with a time bound: before the fix this took minutes (quadratic)
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from tests.test_reliability import _paragraph\n"
+            "from rag.chunking import chunk_document, count_tokens\n"
+            "from rag.embedding import Embedder\n"
+            "e = Embedder('all-MiniLM-L6-v2'); t = _paragraph(2_000_000)\n"
+            "cs = chunk_document('big', t, 120, fits=e.fits)\n"
+            "assert all(t[c.start:c.end] == c.text and count_tokens(c.text) <= 120 and e.fits(c.text) for c in cs)\n"
+            "assert len(t[cs[0].start:cs[-1].end]) > 1_990_000\n"
+            "print(len(cs))") % str(ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.split()[-1]) > 2000  # about 740 characters per 120-token chunk
+
+
+def test_one_long_document_is_written_in_steps_and_resumes_where_it_stopped(make_bot, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "big.txt").write_text(_paragraph(60_000))
+    bot = make_bot(corpus, ingest_batch=32)
+    steps = []
+    rep = bot.ingest(on_progress=lambda done, total: steps.append((done, total)))
+    total = rep.chunks_embedded
+    assert total > 64 and len(steps) >= total // 32 and steps[-1] == (total, total)
+    clean = set(bot.store.all_chunk_texts())
+    # a run killed inside the document: its first steps written, the document still pending
+    rec = bot.store.documents()["big"]
+    from rag.ingest import PENDING_FINGERPRINT
+
+    kept = sorted(clean)[: total // 2]
+    bot.store.delete_chunks_of_many(["big"], keep=set(kept))
+    bot.store.mark_pending_many([("big", {**rec.metadata, PENDING_FINGERPRINT: rec.fingerprint}, "")])
+    rep = bot.ingest()
+    assert rep.updated == ["big"] and rep.chunks_embedded == total - len(kept)  # only the rest
+    assert set(bot.store.all_chunk_texts()) == clean
+    assert bot.store.keyword_index().ids == sorted(clean)
