@@ -1,5 +1,6 @@
 """Incremental ingestion against real Chroma (embedded, in tmp_path) and the real embedder."""
 import os
+import random
 import re
 import signal
 import subprocess
@@ -119,6 +120,19 @@ def test_kill_and_resume(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "ingestion finished before it could be killed"
+    # four more kills at random moments, each after a third of the articles changed, so every
+    # run has work to do (a kill may land in start-up, embedding, writing or the index rebuild)
+    rng = random.Random(20261123)
+    for _ in range(4):
+        for f in rng.sample(sorted(corpus.iterdir()), 20):
+            lines = f.read_text().split("\n")
+            rng.shuffle(lines)
+            f.write_text("\n".join(lines))
+        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.0, 15.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
 
     resumed = subprocess.run([sys.executable, "-m", "rag.cli", "ingest"], env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
