@@ -282,7 +282,7 @@ def build_ui(pool: BotPool):
 
         gr.on([question.submit, send.click], on_ask, [question, turns, model, k],
               [chat, sources, details, turns, question], show_progress="hidden",
-              concurrency_limit=8, concurrency_id="ask")
+              concurrency_limit=8, concurrency_id="ask", api_name="ask")
 
         def on_clear():
             return ui.chat_html([]), ui.sources_html([]), ui.details_html(None), [], ""
@@ -300,7 +300,7 @@ def build_ui(pool: BotPool):
             return (msg, *corpus_view(pool), None)
 
         files.upload(on_upload, files, [status, table, doc, files], concurrency_limit=1,
-                     concurrency_id="corpus")
+                     concurrency_id="corpus", api_name="upload")
 
         def on_delete(d):
             msg = delete(pool, d)
