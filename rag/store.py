@@ -152,29 +152,32 @@ class Store:
         """(generation, settled generation), re-read at most every GENERATION_TTL seconds, so a
         query does not pay a Chroma round trip; another client's writes are seen within that
         time. A store from before ``settled`` was recorded counts as settled."""
-        now = time.monotonic()
-        if self._gen is None or now - self._gen[1] > GENERATION_TTL:
-            m = self.meta()
-            g = int(m.get("generation", 0))
-            self._gen = ((g, int(m.get("settled", g))), now)
-        return self._gen[0]
+        with self._lock:  # a reader's stale read must not land after a writer's update
+            now = time.monotonic()
+            if self._gen is None or now - self._gen[1] > GENERATION_TTL:
+                m = self.meta()
+                g = int(m.get("generation", 0))
+                self._gen = ((g, int(m.get("settled", g))), now)
+            return self._gen[0]
 
     def generation(self) -> int:
         """The store's change counter: raised before a change's first write and after its last."""
         return self._state()[0]
 
     def bump_generation(self) -> int:
-        self._gen = None
-        g, settled = self._state()
-        self._set_meta(generation=g + 1, settled=settled)
-        self._gen = ((g + 1, settled), time.monotonic())
-        return g + 1
+        with self._lock:
+            self._gen = None
+            g, settled = self._state()
+            self._set_meta(generation=g + 1, settled=settled)
+            self._gen = ((g + 1, settled), time.monotonic())
+            return g + 1
 
     def unsettled(self) -> bool:
         """True while a change is being written, or when one was killed before it finished."""
-        self._gen = None
-        g, settled = self._state()
-        return g != settled
+        with self._lock:
+            self._gen = None
+            g, settled = self._state()
+            return g != settled
 
     @contextmanager
     def writing(self):
@@ -188,11 +191,12 @@ class Store:
         try:
             yield
         finally:
-            self._gen = None
-            g = self.generation() + 1
-            self._set_meta(generation=g, settled=g)
-            self._gen = ((g, g), time.monotonic())
-            self.keyword_index()
+            with self._lock:
+                self._gen = None
+                g = self.generation() + 1
+                self._set_meta(generation=g, settled=g)
+                self._gen = ((g, g), time.monotonic())
+                self.keyword_index()
 
     @_guarded
     def documents(self, fresh: bool = True, include_deleted: bool = False) -> dict[str, DocRecord]:
@@ -335,9 +339,17 @@ class KeywordIndex:
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
-        self.ids: list[str] = []
-        self.generation = -1
-        self._bm25 = None
+        # (ids, bm25, generation), replaced as one value: a query that is running while another
+        # thread rebuilds keeps scoring the ids and index it started with
+        self._snap: tuple[list[str], object, int] = ([], None, -1)
+
+    @property
+    def ids(self) -> list[str]:
+        return self._snap[0]
+
+    @property
+    def generation(self) -> int:
+        return self._snap[2]
 
     def load(self, expect_generation: int) -> bool:
         if self.generation == expect_generation:
@@ -357,7 +369,7 @@ class KeywordIndex:
             return False
         except Exception:  # a damaged index file: it is rebuilt from Chroma
             return False
-        self.ids, self._bm25, self.generation = ids, bm25, expect_generation
+        self._snap = (ids, bm25, expect_generation)
         return True
 
     @contextmanager
@@ -383,7 +395,7 @@ class KeywordIndex:
             bm25 = bm25s.BM25()
             bm25.index([keyword_tokens(texts[i]) or ["\0"] for i in ids], show_progress=False)
         if not persist:
-            self.ids, self._bm25, self.generation = ids, bm25, generation
+            self._snap = (ids, bm25, generation)
             return
         tmp = self.folder.with_name(self.folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -398,14 +410,15 @@ class KeywordIndex:
             self.folder.rename(old)
         tmp.rename(self.folder)
         shutil.rmtree(old, ignore_errors=True)
-        self.ids, self._bm25, self.generation = ids, bm25, generation
+        self._snap = (ids, bm25, generation)
 
     def query(self, text: str, n: int) -> list[tuple[str, float]]:
-        if self._bm25 is None or not self.ids:
+        ids, bm25, _ = self._snap
+        if bm25 is None or not ids:
             return []
-        toks = [t for t in keyword_tokens(text) if t in self._bm25.vocab_dict]
+        toks = [t for t in keyword_tokens(text) if t in bm25.vocab_dict]
         if not toks:
             return []
-        docs, scores = self._bm25.retrieve([toks], k=min(n, len(self.ids)), show_progress=False,
+        docs, scores = bm25.retrieve([toks], k=min(n, len(ids)), show_progress=False,
                                            n_threads=1)
-        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        return [(ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
