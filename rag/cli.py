@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("eval", parents=[common], help="score the bot on a question file")
     s.add_argument("--questions", required=True, type=Path)
+    s.add_argument("--corpus", type=Path,
+                   help="score on this folder of articles: it gets a store of its own, built once "
+                        "and reused while the folder's files stay the same")
     s.add_argument("--out", required=True, type=Path)
     s.add_argument("--model")
     s.add_argument("--k", type=int, default=None)

@@ -11,19 +11,33 @@ from __future__ import annotations
 import html
 import json
 import random
+import re
 import statistics
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 from . import text as tx
 from .grounding import support
 
-METRICS = ["answer_correctness", "refusal_recall", "refusal_precision", "false_refusal_rate",
+METRICS = ["answer_correctness", "answer_correctness_strict", "refusal_recall", "refusal_precision", "false_refusal_rate",
            "citation_precision", "citation_recall", "supported_sentence_rate",
            "retrieval_recall_at_k", "mrr", "truthfulness"]
 REQUIRED = {"id": str, "category": str, "language": str, "answerable": bool, "question": str,
             "key_facts": list, "gold_sources": list}
+
+
+def corpus_key(folder: Path, config) -> str:
+    """A store name for a corpus folder: a hash of its files' names and bytes, the embedder and
+    the chunk size, so the same corpus reuses its store and a changed one gets a new one."""
+    import hashlib
+
+    h = hashlib.sha256(f"{config.embedder}|{config.chunk_tokens}".encode())
+    for f in sorted(folder.iterdir()):
+        if f.is_file():
+            h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    return f"{folder.resolve().name}-{h.hexdigest()[:16]}"
 
 
 def read_questions(path: Path) -> tuple[list[dict], list[str]]:
@@ -50,6 +64,14 @@ def fact_match(group: list[str], answer_norm: str) -> bool:
     return any(tx.normalize(alt) in answer_norm for alt in group)
 
 
+def names_wrong_choice(q: dict, answer_norm: str) -> bool:
+    """Does the answer also name an option other than the correct one? (A wrong option that is
+    part of the correct one's words, "Paris" in "Paris, Texas", does not count.)"""
+    right = tx.normalize(q.get("answer_choice") or "")
+    return any(w and w not in right and w in answer_norm
+               for w in (tx.normalize(c) for c in q["choices"]) if w != right)
+
+
 def score(q: dict, a) -> dict:
     """Per-question scores; a metric that does not apply to the question is absent."""
     s: dict = {}
@@ -65,6 +87,8 @@ def score(q: dict, a) -> dict:
     if q["answerable"]:
         correct = (not refused) and all(fact_match(g, norm) for g in q["key_facts"])
         s["answer_correctness"] = float(correct)
+        if q.get("choices"):  # multiple choice: the strict reading also needs no wrong option named
+            s["answer_correctness_strict"] = float(correct and not names_wrong_choice(q, norm))
         s["false_refusal_rate"] = float(refused)
         groups = q["gold_sources"]
         if not refused and cited_docs:
@@ -89,8 +113,10 @@ def score(q: dict, a) -> dict:
     return s
 
 
-def supported_rate(a) -> float:
-    """Answer sentences that the passages they cite support / answer sentences."""
+def supported_rate(a, judge=None) -> float:
+    """Answer sentences that a passage they cite supports, by ``judge`` (the independent
+    ``OverlapJudge`` by default, not the check the pipeline filters with) / answer sentences."""
+    judge = judge or OverlapJudge()
     sents = tx.split_sentences(a.text)
     if not sents:
         return 0.0
@@ -99,27 +125,58 @@ def supported_rate(a) -> float:
     for s in sents:
         nums = [n for n in tx.markers(s) if n in by_num]
         plain = tx.strip_markers(s)
-        if nums and any(_judge(plain, by_num[n]) for n in nums):
+        if nums and any(judge.supports(plain, by_num[n].text, by_num[n].language) for n in nums):
             ok += 1
     return ok / len(sents)
 
 
-def _judge(sentence: str, passage) -> bool:
-    """The rules judge; names and numbers alone decide when the languages differ."""
-    lang = tx.language_of(sentence, min_chars=0)
-    same = lang in ("und", passage.language) or not passage.language
-    return support(sentence, passage.text, same_language=same).supported
-
-
 class RulesJudge:
-    """Deterministic: names and numbers must occur in the passage, plus content-word overlap."""
+    """The pipeline's own check (``grounding.support``): names and numbers must occur in the
+    passage, plus content-word overlap. Reported for comparison; it cannot judge itself."""
     name = "rules"
 
     def supports(self, sentence: str, passage_text: str, passage_language: str) -> bool:
-        from .types import Passage
+        lang = tx.language_of(sentence, min_chars=0)
+        same = lang in ("und", passage_language) or not passage_language
+        return support(sentence, passage_text, same_language=same).supported
 
-        p = Passage(0, "", "", passage_text, 0, 0, 0.0, None, None, language=passage_language)
-        return _judge(sentence, p)
+
+class OverlapJudge:
+    """An independent judge of support: it shares no rule with the pipeline's check. It reads
+    characters, not words: the sentence's character trigrams (pairs for Chinese) must mostly
+    occur in the passage, and every digit run of the sentence too. Across scripts (a Chinese
+    sentence, an English passage), where trigrams cannot match, the sentence's digit runs and
+    Latin-script capitalised tokens must all occur in the passage, and there must be a name
+    among them (a bare number says too little).
+
+    Example: "Eddie Wu leads the cloud unit" / "... was replaced by Eddie Wu, who leads the
+    cloud unit ..." -> supported (every trigram occurs)."""
+    name = "overlap"
+    MIN_CONTAINMENT = 0.6  # share of the sentence's n-grams in the passage (set a priori)
+
+    @staticmethod
+    def _grams(text: str) -> set[str]:
+        t = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+        han = "".join(c for c in t if "\u3400" <= c <= "\u9fff")
+        latin = re.sub(r"[\u3400-\u9fff]", " ", t)
+        latin = " ".join(re.findall(r"[^\W_]+", latin))
+        return ({latin[i:i + 3] for i in range(len(latin) - 2)}
+                | {han[i:i + 2] for i in range(len(han) - 1)})
+
+    def supports(self, sentence: str, passage_text: str, passage_language: str) -> bool:
+        digits = set(re.findall(r"\d+", sentence))
+        if not digits <= set(re.findall(r"\d+", passage_text)):
+            return False
+        g_s, g_p = self._grams(sentence), self._grams(passage_text)
+        if g_s and len(g_s & g_p) / len(g_s) >= self.MIN_CONTAINMENT:
+            return True
+        han_s = bool(re.search(r"[\u3400-\u9fff]", sentence))
+        han_p = bool(re.search(r"[\u3400-\u9fff]", passage_text))
+        if han_s != han_p:  # different scripts: names and numbers are what can be compared
+            caps = set(re.findall(r"\b[A-Z][A-Za-z]+\b", sentence))
+            p_norm = passage_text.casefold()
+            return bool(caps) and all(c.casefold() in p_norm for c in caps)
+        return False
 
 
 class LLMJudge:
@@ -211,9 +268,17 @@ def run_eval(args, config) -> int:
     if not questions:
         print("no valid questions", file=sys.stderr)
         return 2
+    corpus = getattr(args, "corpus", None)
+    if corpus is not None:  # a store of its own for that corpus, reused while its files are the same
+        if not Path(corpus).is_dir():
+            print(f"error: --corpus {corpus}: no such folder", file=sys.stderr)
+            return 2
+        config = config.replace(corpus_dir=Path(corpus).resolve(),
+                                store_dir=config.home / "eval-stores" / corpus_key(Path(corpus), config))
     bot = Bot.from_config(config)
-    if bot.store.count() == 0:
-        bot.ingest()
+    if corpus is not None or bot.store.count() == 0:
+        rep = bot.ingest([config.corpus_dir], progress=sys.stderr.isatty())
+        print(f"corpus {config.corpus_dir}: {rep.summary()} (store {config.store_path})", file=sys.stderr)
     bot.llm  # loaded once, before the clock starts
     k = args.k or config.top_k
     rows = []
@@ -224,6 +289,7 @@ def run_eval(args, config) -> int:
         latency = time.perf_counter() - t0
         s = score(q, a)
         rows.append({"id": q["id"], "category": q["category"], "language": q["language"],
+                     "source_language": q.get("source_language", ""),
                      "answerable": q["answerable"], "question": q["question"],
                      "reference_answer": q.get("reference_answer", ""), "answer": a.text,
                      "refused": a.refused, "refusal_reason": a.refusal_reason, "draft": a.draft,
@@ -236,13 +302,17 @@ def run_eval(args, config) -> int:
     summary = aggregate(rows)
     summary.update(model=bot.llm.model_id, embedder=bot.embedder.name, top_k=k,
                    questions_file=str(args.questions), skipped_lines=problems,
-                   wall_seconds=round(wall, 1), judge="rules")
+                   wall_seconds=round(wall, 1), judge=OverlapJudge.name)
+    cells = sorted({(r["language"], r["source_language"]) for r in rows if r["source_language"]})
+    if cells:  # (question language, source language) pairs, where the file gives them
+        summary["by_cell"] = {f"{ql}->{sl}": aggregate([r for r in rows if (r["language"], r["source_language"]) == (ql, sl)])
+                              for ql, sl in cells}
     summary["by_category"] = {c: aggregate([r for r in rows if r["category"] == c])
                               for c in sorted({r["category"] for r in rows})}
     summary["ci95"] = bootstrap(rows)
     labels = Path(args.judge_labels) if getattr(args, "judge_labels", None) else \
         Path(args.questions).with_name("judge_labels.jsonl")  # beside the questions, if any
-    judges = [RulesJudge()] + ([LLMJudge(bot.llm)] if getattr(args, "judge", "rules") == "llm" else [])
+    judges = [OverlapJudge(), RulesJudge()] + ([LLMJudge(bot.llm)] if getattr(args, "judge", "rules") == "llm" else [])
     summary["judge_accuracy"] = [a for a in (judge_accuracy(j, labels) for j in judges) if a]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -253,6 +323,8 @@ def run_eval(args, config) -> int:
     (out / "report.md").write_text(report_md(summary, rows))
     (out / "report.html").write_text(report_html(summary, rows))
     print(table(summary))
+    if summary.get("by_cell"):
+        print(table(summary, "by_cell"))
     for ja in summary["judge_accuracy"]:
         print(f"judge {ja['judge']}: accuracy {ja['accuracy']} on {ja['pairs']} hand-labelled pairs "
               f"(precision {ja['precision']}, recall {ja['recall']})")
@@ -268,12 +340,15 @@ def run_eval(args, config) -> int:
     return status
 
 
-def table(summary: dict) -> str:
-    cats = list(summary["by_category"])
+def table(summary: dict, by: str = "by_category") -> str:
+    """The metrics, overall and per group (``by_category``, or ``by_cell``: question language ->
+    source language)."""
+    groups = summary.get(by) or {}
+    cats = list(groups)
     head = "| metric | all | " + " | ".join(cats) + " |"
     lines = [head, "|" + "---|" * (len(cats) + 2)]
     for m in METRICS + ["latency_p50_s", "latency_p90_s", "n_questions"]:
-        vals = [summary.get(m)] + [summary["by_category"][c].get(m) for c in cats]
+        vals = [summary.get(m)] + [groups[c].get(m) for c in cats]
         lines.append(f"| {m} | " + " | ".join("-" if v is None else f"{v:g}" for v in vals) + " |")
     return "\n".join(lines)
 
@@ -310,7 +385,8 @@ def _worst(rows: list[dict], n: int = 10) -> list[dict]:
 def report_md(summary: dict, rows: list[dict]) -> str:
     parts = [f"# Evaluation report\n\nmodel `{summary['model']}`, embedder `{summary['embedder']}`, "
              f"top_k {summary['top_k']}, {summary['n_questions']} questions, {summary['wall_seconds']} s\n",
-             table(summary), "\n## 95% bootstrap intervals\n"]
+             table(summary)] + (["\n## By question language -> source language\n", table(summary, "by_cell")]
+                                if summary.get("by_cell") else []) + ["\n## 95% bootstrap intervals\n"]
     parts += [f"- {m}: {summary[m]} {summary['ci95'].get(m)}" for m in METRICS]
     parts.append("\n## Ten worst answers\n")
     for r in _worst(rows):
@@ -369,3 +445,25 @@ def report_html(summary: dict, rows: list[dict]) -> str:
             "<table><tr><th>metric</th><th>all</th>" + "".join(f"<th>{e(c)}</th>" for c in cats)
             + "<th>95% CI (all)</th></tr>" + "".join(rows_html) + "</table><h2>Metrics per category</h2>"
             + "".join(svg) + "<h2>Ten worst answers</h2>" + "".join(worst))
+
+
+def combine(out: Path, runs: list[Path]) -> str:
+    """One report of several runs' ``summary.json`` (``make eval-external``)."""
+    parts = ["# Evaluation on external question sets\n"]
+    for d in runs:
+        sm = json.loads((Path(d) / "summary.json").read_text())
+        parts += [f"## {Path(d).name}\n", f"{sm['n_questions']} questions from `{sm.get('questions_file')}`, "
+                  f"model `{sm['model']}`, {sm['wall_seconds']} s\n", table(sm)]
+        if sm.get("by_cell"):
+            parts += ["\nBy question language -> source language:\n", table(sm, "by_cell")]
+        parts += ["\n95% intervals: " + ", ".join(f"{m} {sm['ci95'].get(m)}" for m in METRICS
+                                                  if sm["ci95"].get(m)) + "\n"]
+    text = "\n".join(parts) + "\n"
+    Path(out).write_text(text)
+    return text
+
+
+if __name__ == "__main__":  # python -m rag.evaluate combine OUT.md RUN_DIR [RUN_DIR ...]
+    if len(sys.argv) < 4 or sys.argv[1] != "combine":
+        sys.exit("usage: python -m rag.evaluate combine OUT.md RUN_DIR [RUN_DIR ...]")
+    print(combine(Path(sys.argv[2]), [Path(a) for a in sys.argv[3:]]))

@@ -72,3 +72,67 @@ def test_fast_subset_against_baseline(tmp_path):
     assert summary["n_questions"] == 10 and set(summary["by_category"]) >= {"single", "unanswerable"}
     for name in ("results.jsonl", "report.md", "report.html"):
         assert (out / name).stat().st_size > 0
+
+
+def test_strict_multiple_choice_reading_and_cells(tmp_path):
+    from rag.evaluate import names_wrong_choice
+
+    mc = {**Q, "key_facts": [["Europe"]], "gold_sources": [["a"]], "choices": ["Europe", "Asia", "Africa"],
+          "answer_choice": "Europe"}
+    p = _passage("a", "Europe will require a common charger.")
+    right = Answer("?", "Europe [1].", [_cite(1, "a")], [p], False)
+    hedged = Answer("?", "Europe or Asia [1].", [_cite(1, "a")], [p], False)
+    assert score(mc, right)["answer_correctness_strict"] == 1.0
+    s = score(mc, hedged)
+    assert s["answer_correctness"] == 1.0 and s["answer_correctness_strict"] == 0.0
+    assert "answer_correctness_strict" not in score(Q, right)  # no choices: no strict reading
+    assert not names_wrong_choice({"choices": ["Paris", "Paris, Texas"], "answer_choice": "Paris, Texas"},
+                                  "paris, texas")
+
+
+def test_overlap_judge_is_independent_and_reads_characters():
+    from rag.evaluate import OverlapJudge
+
+    j = OverlapJudge()
+    passage = "Daniel Zhang stepped down. He was replaced by Eddie Wu, who leads the cloud unit since 2023."
+    assert j.supports("Eddie Wu leads the cloud unit", passage, "en")
+    assert not j.supports("Eddie Wu leads the cloud unit since 2021", passage, "en")  # a digit run
+    assert not j.supports("Sam Altman runs OpenAI's research lab", passage, "en")
+    zh = "败血症是一种血液中毒，由细菌引起。"
+    assert j.supports("败血症是一种血液中毒。", zh, "zh")  # Chinese: character pairs
+    assert j.supports("Eddie Wu 于2023年接任。", passage, "en")  # across scripts: names and numbers
+    assert not j.supports("王先生于2023年接任。", passage, "en")  # nothing comparable across scripts
+
+
+def test_eval_corpus_gets_a_store_of_its_own_keyed_by_content(tmp_path):
+    from rag.config import Config
+    from rag.evaluate import corpus_key
+
+    c = tmp_path / "c"
+    c.mkdir()
+    (c / "a.txt").write_text("One article.")
+    cfg = Config()
+    k1 = corpus_key(c, cfg)
+    assert corpus_key(c, cfg) == k1 and k1.startswith("c-")
+    (c / "a.txt").write_text("One article, edited.")
+    assert corpus_key(c, cfg) != k1
+    assert corpus_key(c, cfg.replace(chunk_tokens=200)) != corpus_key(c, cfg)
+
+
+def test_combined_report_has_cells(tmp_path):
+    from rag.evaluate import aggregate, bootstrap, combine
+
+    rows = [{"scores": {**score(Q, Answer("?", "Hangzhou Beijing [1].", [_cite(1, "a")], [_passage("a", "Hangzhou Beijing")], False)),
+                        }, "latency_s": 1.0, "category": "multi", "language": "zh", "source_language": "en"}]
+    sm = {**aggregate(rows), "model": "m", "wall_seconds": 1, "questions_file": "q.jsonl",
+          "by_category": {"multi": aggregate(rows)}, "by_cell": {"zh->en": aggregate(rows)}, "ci95": bootstrap(rows, n=20)}
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "summary.json").write_text(json.dumps(sm))
+    text = combine(tmp_path / "r.md", [tmp_path / "run"])
+    assert "## run" in text and "zh->en" in text and (tmp_path / "r.md").read_text() == text
+
+
+def test_make_eval_external_says_when_the_dev_sets_are_absent(tmp_path):
+    out = subprocess.run(["make", "-s", "eval-external", f"SHARED_BENCH={tmp_path}/none", "VENV=.venv"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0 and "is not here" in out.stdout and "nothing was run" in out.stdout
