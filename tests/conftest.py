@@ -4,6 +4,12 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -79,3 +85,63 @@ def qa_bot(tmp_path_factory, embedder, default_llm):
     bot = Bot(config, Store(path=tmp / "store"), embedder, llm=default_llm)
     bot.ingest()
     return bot
+
+
+APP_STARTUP_TIMEOUT_S = 300  # app.py ingests the corpus and loads the model before it answers
+
+
+def _log_tail(path: Path, n: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
+@contextmanager
+def running_app(tmp: Path):
+    """The real chat UI (``python app.py``) on 127.0.0.1 over a copy of the bundled corpus, with
+    a store of its own in ``tmp``; stopped on exit. Fails the test (never skips) when it does
+    not start."""
+    from rag.config import Config
+
+    corpus = tmp / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(RAG_HOME=str(tmp / "home"), RAG_STORE_DIR=str(tmp / "store"), RAG_CORPUS_DIR=str(corpus),
+               RAG_MODELS_DIR=str(Config.from_env().model_cache),  # the shared, assembled model
+               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    log_path = tmp / "app.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1",
+                                 "--port", str(port)], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+
+    def stop():
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + APP_STARTUP_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"app.py exited with {proc.returncode}:\n{_log_tail(log_path)}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail(f"app.py did not answer at {url} in {APP_STARTUP_TIMEOUT_S}s:\n{_log_tail(log_path)}")
+            time.sleep(1)
+        yield SimpleNamespace(url=url, corpus=corpus, store_dir=tmp / "store", log=log_path,
+                              stop=stop, proc=proc)
+    finally:
+        stop()

@@ -15,17 +15,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from conftest import free_port
+from conftest import running_app
 from rag import Citation
 from rag.corpus import corpus_target, safe_upload_name
 from rag.errors import RagError
@@ -38,7 +33,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 ANSWER_TIMEOUT_MS = 240_000  # a 2-core box answers in ~5-10 s, much slower under load
-STARTUP_TIMEOUT_S = 300
 
 HOSTILE = ('Hostile <img src=x onerror="window.__pwned=2"> festival notes\n'
            "The Quuxberg festival page contains <script>window.__pwned=1</script> markup.\n"
@@ -95,53 +89,10 @@ def test_sources_escape_hostile_article():
 
 
 # -- the app in a browser --------------------------------------------------------------------
-def _log_tail(path: Path, n: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return "(no log)"
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from rag.config import Config
-
-    tmp = tmp_path_factory.mktemp("ui")
-    corpus = tmp / "corpus"
-    shutil.copytree(CORPUS, corpus)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update(RAG_HOME=str(tmp / "home"), RAG_STORE_DIR=str(tmp / "store"), RAG_CORPUS_DIR=str(corpus),
-               RAG_MODELS_DIR=str(Config.from_env().model_cache),  # the shared, assembled model
-               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    log_path = tmp / "app.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1",
-                                 "--port", str(port)], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.time() + STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"app.py exited with {proc.returncode}:\n{_log_tail(log_path)}")
-            try:
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"app.py did not answer at {url} in {STARTUP_TIMEOUT_S}s:\n{_log_tail(log_path)}")
-            time.sleep(1)
-        yield SimpleNamespace(url=url, corpus=corpus, log=log_path)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    with running_app(tmp_path_factory.mktemp("ui")) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")

@@ -20,26 +20,19 @@ Afterwards, with the app stopped:
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from html import escape
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from bs4 import BeautifulSoup
 
-from conftest import free_port
+from conftest import _log_tail, running_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
-STARTUP_TIMEOUT_S = 240
 CALL_TIMEOUT_S = 150  # one question or the upload; the model answers one question at a time
 
 # Two questions per session, all answerable from the bundled articles; none is part of another.
@@ -102,59 +95,10 @@ QUESTIONS = SESSIONS * 2 + 1
 assert QUESTIONS <= 10
 
 
-def _log_tail(path: Path, n: int = 60) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return "(no log)"
-
-
 @pytest.fixture
 def app(tmp_path):
-    from rag.config import Config
-
-    corpus = tmp_path / "corpus"
-    shutil.copytree(CORPUS, corpus)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update(RAG_HOME=str(tmp_path / "home"), RAG_STORE_DIR=str(tmp_path / "store"),
-               RAG_CORPUS_DIR=str(corpus),
-               RAG_MODELS_DIR=str(Config.from_env().model_cache),  # the shared, assembled model
-               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    log_path = tmp_path / "app.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1",
-                                 "--port", str(port)], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-
-    def stop():
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.time() + STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"app.py exited with {proc.returncode}:\n{_log_tail(log_path)}")
-            try:
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"app.py did not answer at {url} in {STARTUP_TIMEOUT_S}s:\n{_log_tail(log_path)}")
-            time.sleep(1)
-        yield SimpleNamespace(url=url, corpus=corpus, store_dir=tmp_path / "store", log=log_path,
-                              stop=stop, proc=proc)
-    finally:
-        stop()
+    with running_app(tmp_path) as app:
+        yield app
 
 
 # -- reading the UI's HTML -------------------------------------------------------------------
