@@ -55,7 +55,8 @@ class Bot:
             keyword_dir = config.home / "keyword" / f"{_sanitize(config.chroma_url)}__{config.collection}"
         store = Store(path=config.store_path, url=config.chroma_url, collection=config.collection,
                       keyword_dir=keyword_dir)
-        return cls(config, store, Embedder(config.embedder), llm=llm)
+        return cls(config, store, Embedder(config.embedder, backend=config.embedder_backend,
+                                           cache_root=config.home / "embedders"), llm=llm)
 
     # -- knowledge base -------------------------------------------------------------------
     def ingest(self, paths: list[Path | str] | None = None, progress: bool = False,

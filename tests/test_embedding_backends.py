@@ -1,0 +1,152 @@
+"""The ONNX embedder backends: real packaged model, real local export, no mocks, no skips.
+
+A missing onnx/onnxruntime makes these tests fail (the export raises RagError), never skip.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.config import Config
+from rag.embedding import CHECKSUMS, ONNX_FILE, Embedder, verify_export
+from rag.errors import RagError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def corpus_sentences(n: int = 12) -> list[str]:
+    """A dozen real sentences (of varied length) from the repository's corpus."""
+    per_file = {}
+    for f in sorted((ROOT / "corpus").glob("*.txt")):
+        sents = (" ".join(s.split()) for s in re.split(r"(?<=[.!?])\s+", f.read_text(encoding="utf-8")))
+        per_file[f.name] = [s for s in sents if 40 <= len(s) <= 400][:4]
+    out = [s for group in zip(*per_file.values()) for s in group][:n]  # round robin over files
+    if len(out) == n:
+        return out
+    raise AssertionError(f"corpus/ holds fewer than {n} usable sentences")
+
+
+@pytest.fixture(scope="module")
+def cache_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("embedders")
+
+
+@pytest.fixture(scope="module")
+def torch_vectors(embedder):
+    return embedder.encode(corpus_sentences())
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_fast_backend_agrees_with_torch(backend, cache_root, torch_vectors, embedder):
+    fast = Embedder("all-MiniLM-L6-v2", backend=backend, cache_root=cache_root)
+    vecs = fast.encode(corpus_sentences())
+    assert vecs.shape == torch_vectors.shape == (12, 384)
+    assert fast.dimension == embedder.dimension == 384
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
+    cos = (vecs * torch_vectors).sum(1)
+    assert cos.min() >= 0.99, f"{backend}: cosine to torch {cos.round(4).tolist()}"
+    # the same ranking of sentences for each sentence as query
+    assert (np.argsort(-(vecs @ vecs.T), 1)[:, :3] == np.argsort(-(torch_vectors @ torch_vectors.T), 1)[:, :3]).mean() >= 0.9
+
+
+def test_surface_and_names_differ_by_backend(cache_root, embedder):
+    fast = Embedder("all-MiniLM-L6-v2", backend="onnx-int8", cache_root=cache_root)
+    assert embedder.name == "all-MiniLM-L6-v2"
+    assert fast.name == "all-MiniLM-L6-v2+onnx-int8"
+    assert Embedder("all-MiniLM-L6-v2", backend="onnx", cache_root=cache_root).name == "all-MiniLM-L6-v2+onnx"
+    assert fast.path == embedder.path
+    assert fast.max_seq_length == embedder.max_seq_length == 256
+    for s in corpus_sentences():
+        assert fast.word_pieces(s) == embedder.word_pieces(s)
+        assert fast.fits(s) and embedder.fits(s)
+    long = "word " * 400
+    assert not fast.fits(long) and not embedder.fits(long)
+    assert fast.encode([]).shape == (0, 0)
+    # a text longer than the model's limit is truncated, like sentence-transformers does
+    cos = float(fast.encode([long])[0] @ embedder.encode([long])[0])
+    assert cos >= 0.98
+
+
+def test_ingestion_fingerprint_changes_with_backend(cache_root, embedder):
+    from rag.ingest import fingerprint
+
+    fast = Embedder("all-MiniLM-L6-v2", backend="onnx-int8", cache_root=cache_root)
+    assert fingerprint("h", fast.name, 120) != fingerprint("h", embedder.name, 120)
+
+
+def test_export_is_cached_and_checksummed(cache_root):
+    first = Embedder("all-MiniLM-L6-v2", backend="onnx-int8", cache_root=cache_root)
+    v1 = first.encode(["The export is cached beside the model."])
+    folder = cache_root / "all-MiniLM-L6-v2-onnx-int8"
+    assert first.cache_dir == folder
+    manifest = json.loads((folder / CHECKSUMS).read_text())
+    assert set(manifest["files"]) == {ONNX_FILE}
+    assert verify_export(folder, first.path) is None
+    stamp = (folder / ONNX_FILE).stat().st_mtime_ns
+
+    # a second embedder reuses the verified export (no re-export)
+    again = Embedder("all-MiniLM-L6-v2", backend="onnx-int8", cache_root=cache_root)
+    assert np.allclose(again.encode(["The export is cached beside the model."]), v1, atol=1e-6)
+    assert (folder / ONNX_FILE).stat().st_mtime_ns == stamp
+
+    # tampering is detected and the model is exported again (never loaded as is)
+    with open(folder / ONNX_FILE, "ab") as f:
+        f.write(b"tampered")
+    assert "does not match its SHA-256" in verify_export(folder, first.path)
+    healed = Embedder("all-MiniLM-L6-v2", backend="onnx-int8", cache_root=cache_root)
+    assert np.allclose(healed.encode(["The export is cached beside the model."]), v1, atol=1e-4)
+    assert verify_export(folder, first.path) is None
+    assert not (folder / ONNX_FILE).read_bytes().endswith(b"tampered")
+
+    # a deleted file or checksum list is detected too
+    (folder / CHECKSUMS).unlink()
+    assert verify_export(folder, first.path) == f"no {CHECKSUMS}"
+
+
+def test_tokeniser_and_cached_onnx_load_without_torch(cache_root):
+    Embedder("all-MiniLM-L6-v2", backend="onnx-int8", cache_root=cache_root).encode(["export first"])
+    code = (
+        "import sys\n"
+        "from rag.embedding import Embedder\n"
+        f"e = Embedder('all-MiniLM-L6-v2', backend='onnx-int8', cache_root={str(cache_root)!r})\n"
+        "assert e.fits('a short sentence') and e.word_pieces('a short sentence') == 5\n"
+        "assert 'torch' not in sys.modules, 'fits loaded torch'\n"
+        "v = e.encode(['a short sentence'])\n"
+        "assert v.shape == (1, 384) and e.loaded\n"
+        "assert 'torch' not in sys.modules, 'loading the cached export loaded torch'\n"
+        "t = Embedder('all-MiniLM-L6-v2')\n"
+        "assert t.fits('a short sentence') and 'torch' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def test_backend_setting_is_validated():
+    assert Config().embedder_backend == "torch"
+    assert Config.from_env({"RAG_EMBEDDER_BACKEND": "onnx-int8"}).embedder_backend == "onnx-int8"
+    with pytest.raises(RagError) as err:
+        Config.from_env({"RAG_EMBEDDER_BACKEND": "tensorrt"})
+    msg = str(err.value)
+    assert "RAG_EMBEDDER_BACKEND" in msg and "'tensorrt'" in msg
+    for allowed in ("torch", "onnx", "onnx-int8"):
+        assert allowed in msg
+    with pytest.raises(RagError, match="torch, onnx, onnx-int8"):
+        Embedder("all-MiniLM-L6-v2", backend="tensorrt")
+    with pytest.raises(RagError, match="cache folder"):
+        Embedder("all-MiniLM-L6-v2", backend="onnx")
+
+
+def test_bot_passes_backend_and_cache(tmp_path):
+    from rag.bot import Bot
+
+    cfg = Config(home=tmp_path / "home", corpus_dir=tmp_path, embedder_backend="onnx-int8")
+    bot = Bot.from_config(cfg, llm=object())
+    assert bot.embedder.name == "all-MiniLM-L6-v2+onnx-int8"
+    assert bot.embedder.cache_dir == tmp_path / "home" / "embedders" / "all-MiniLM-L6-v2-onnx-int8"
