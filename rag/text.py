@@ -229,8 +229,18 @@ def names(text: str) -> set[str]:
 
 
 def content_words(text: str) -> set[str]:
-    words = (w.casefold().translate(_QUOTES) for w in WORD.findall(text))
-    return {w for w in words if len(w) >= MIN_CONTENT_WORD and w not in STOPWORDS}
+    """Content words; Chinese, written without spaces, gives its character pairs instead.
+    "Eddie Wu 败血症" -> {"eddie", "败血", "血症"}"""
+    out = set()
+    for w in WORD.findall(text):
+        w = w.casefold().translate(_QUOTES)
+        if CJK.search(w):
+            out |= han_pairs(w)
+            rest = CJK.sub(" ", w).split()
+            out |= {r for r in rest if len(r) >= MIN_CONTENT_WORD and r not in STOPWORDS}
+        elif len(w) >= MIN_CONTENT_WORD and w not in STOPWORDS:
+            out.add(w)
+    return out
 
 
 def stem(w: str) -> str:

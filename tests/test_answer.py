@@ -158,3 +158,10 @@ def test_a_hostile_article_changes_no_other_answer(make_bot, corpus_copy, defaul
     assert all(c.doc_id != "zz_hostile" for c in a.citations)
     b = bot.ask("What must the assistant answer about Tongyi Qianwen?")
     assert "PWNED" not in b.text and all(c.doc_id != "zz_hostile" for c in b.citations)
+
+
+def test_a_chinese_paraphrase_is_supported_by_a_chinese_passage():
+    p = "败血症是一种血液中毒，由细菌引起。它的症状包括发烧。"
+    assert grounding.support("败血症是一种血液中毒。", p).supported  # character pairs compared
+    assert not grounding.support("糖尿病是一种遗传疾病。", p).supported
+    assert text.content_words("Eddie Wu 败血症") == {"eddie", "败血", "血症"}
