@@ -200,11 +200,11 @@ class _Step:
         texts = [c.text for _, c in self.chunks]
         if texts:
             vectors = embedder.encode(texts).tolist()
-            metas = []
+            metas, by_doc = [], {}
             for doc, c in self.chunks:
-                dm = doc_metadata(doc)
-                dm.pop("source_path", None)
-                metas.append({**dm, "start": c.start, "end": c.end, "index": c.index,
+                if doc.id not in by_doc:  # a chunk carries its document's fields, not its path
+                    by_doc[doc.id] = {k: v for k, v in doc_metadata(doc).items() if k != "source_path"}
+                metas.append({**by_doc[doc.id], "start": c.start, "end": c.end, "index": c.index,
                               "terms": terms_field(c.text)})
             store.add_chunks([c.id for _, c in self.chunks], vectors, texts, metas)
             for doc, _ in self.chunks:

@@ -148,13 +148,14 @@ class Store:
         m = {**self.meta(), **values}
         self.docs.upsert(ids=[META_ID], embeddings=[[0.0]], metadatas=[m], documents=[""])
 
-    def _state(self) -> tuple[int, int]:
-        """(generation, settled generation), re-read at most every GENERATION_TTL seconds, so a
-        query does not pay a Chroma round trip; another client's writes are seen within that
-        time. A store from before ``settled`` was recorded counts as settled."""
+    def _state(self, fresh: bool = False) -> tuple[int, int]:
+        """(generation, settled generation), re-read at most every GENERATION_TTL seconds (now,
+        when ``fresh``), so a query does not pay a Chroma round trip; another client's writes
+        are seen within that time. A store from before ``settled`` was recorded counts as
+        settled."""
         with self._lock:  # a reader's stale read must not land after a writer's update
             now = time.monotonic()
-            if self._gen is None or now - self._gen[1] > GENERATION_TTL:
+            if fresh or self._gen is None or now - self._gen[1] > GENERATION_TTL:
                 m = self.meta()
                 g = int(m.get("generation", 0))
                 self._gen = ((g, int(m.get("settled", g))), now)
@@ -165,19 +166,22 @@ class Store:
         return self._state()[0]
 
     def bump_generation(self) -> int:
+        return self._advance(settle=False)
+
+    def _advance(self, settle: bool) -> int:
+        """Raise the generation (and mark it settled, when ``settle``); returns the new one."""
         with self._lock:
-            self._gen = None
-            g, settled = self._state()
-            self._set_meta(generation=g + 1, settled=settled)
-            self._gen = ((g + 1, settled), time.monotonic())
-            return g + 1
+            g, settled = self._state(fresh=True)
+            g += 1
+            settled = g if settle else settled
+            self._set_meta(generation=g, settled=settled)
+            self._gen = ((g, settled), time.monotonic())
+            return g
 
     def unsettled(self) -> bool:
         """True while a change is being written, or when one was killed before it finished."""
-        with self._lock:
-            self._gen = None
-            g, settled = self._state()
-            return g != settled
+        g, settled = self._state(fresh=True)
+        return g != settled
 
     @contextmanager
     def writing(self):
@@ -192,10 +196,7 @@ class Store:
             yield
         finally:
             with self._lock:
-                self._gen = None
-                g = self.generation() + 1
-                self._set_meta(generation=g, settled=g)
-                self._gen = ((g, g), time.monotonic())
+                self._advance(settle=True)
                 self.keyword_index()
 
     @_guarded
@@ -203,9 +204,7 @@ class Store:
         """The document records, cached per generation; ``fresh`` re-reads the generation now
         (the query path passes False and accepts GENERATION_TTL of staleness). Tombstones of
         documents the user deleted (state "deleted") only with ``include_deleted``."""
-        if fresh:
-            self._gen = None
-        gen = self.generation()
+        gen = self._state(fresh)[0]
         if not (self._doc_cache and self._doc_cache[0] == gen):
             self._doc_cache = (gen, self._read_documents())
         docs = self._doc_cache[1]
