@@ -157,8 +157,8 @@ class OverlapJudge:
     @staticmethod
     def _grams(text: str) -> set[str]:
         t = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-        han = "".join(c for c in t if "\u3400" <= c <= "\u9fff")
-        latin = re.sub(r"[\u3400-\u9fff]", " ", t)
+        han = "".join(tx.CJK.findall(t))
+        latin = tx.CJK.sub(" ", t)
         latin = " ".join(re.findall(r"[^\W_]+", latin))
         return ({latin[i:i + 3] for i in range(len(latin) - 2)}
                 | {han[i:i + 2] for i in range(len(han) - 1)})
@@ -170,8 +170,7 @@ class OverlapJudge:
         g_s, g_p = self._grams(sentence), self._grams(passage_text)
         if g_s and len(g_s & g_p) / len(g_s) >= self.MIN_CONTAINMENT:
             return True
-        han_s = bool(re.search(r"[\u3400-\u9fff]", sentence))
-        han_p = bool(re.search(r"[\u3400-\u9fff]", passage_text))
+        han_s, han_p = bool(tx.CJK.search(sentence)), bool(tx.CJK.search(passage_text))
         if han_s != han_p:  # different scripts: names and numbers are what can be compared
             caps = set(re.findall(r"\b[A-Z][A-Za-z]+\b", sentence))
             p_norm = passage_text.casefold()
