@@ -56,7 +56,7 @@ class Bot:
         store = Store(path=config.store_path, url=config.chroma_url, collection=config.collection,
                       keyword_dir=keyword_dir)
         return cls(config, store, Embedder(config.embedder, backend=config.embedder_backend,
-                                           cache_root=config.home / "embedders"), llm=llm)
+                                           cache_root=config.model_cache / "embedders"), llm=llm)
 
     # -- knowledge base -------------------------------------------------------------------
     def ingest(self, paths: list[Path | str] | None = None, progress: bool = False,

@@ -31,7 +31,7 @@ class Config:
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 -> server mode
     collection: str = "articles"
     embedder: str = "all-MiniLM-L6-v2"  # packaged name or a sentence-transformers folder
-    embedder_backend: str = "torch"  # torch | onnx | onnx-int8 (see EMBEDDER_BACKENDS)
+    embedder_backend: str = "openvino"  # openvino | torch | onnx | onnx-int8 (see EMBEDDER_BACKENDS)
     chunk_tokens: int = 120  # tiktoken cl100k tokens per chunk (upper bound)
     ingest_batch: int = 512  # chunks embedded and written per step (a killed ingest redoes one)
     top_k: int = 4
@@ -102,7 +102,7 @@ RANGES = {
     "port": (1, 65535, "a TCP port"),
 }
 # how chunks are embedded (rag.embedding; the ONNX ones are exported locally on first use)
-EMBEDDER_BACKENDS = ("torch", "onnx", "onnx-int8")
+EMBEDDER_BACKENDS = ("openvino", "torch", "onnx", "onnx-int8")
 MIN_PROMPT_TOKENS = 256  # the instructions and one short passage
 SECRETS = {"ui_password"}  # printed masked
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}

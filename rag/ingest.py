@@ -54,9 +54,12 @@ def fingerprint(content_hash: str, embedder_name: str, chunk_tokens: int) -> str
     return hashlib.sha256(sig.encode()).hexdigest()
 
 
+CONTENT_HASH = "content_hash"  # in a document record: its text's hash, whatever embedder made it
+
+
 def doc_metadata(doc: Document, n_chunks: int | None = None) -> dict:
     m = {**{k: v for k, v in doc.extra.items() if isinstance(v, (str, int, float, bool))},
-         **doc.metadata()}
+         **doc.metadata(), CONTENT_HASH: doc.content_hash}
     if n_chunks is not None:
         m["n_chunks"] = n_chunks
     return m
@@ -73,6 +76,8 @@ def ingest(paths: list[Path], store, embedder, chunk_tokens: int, progress: bool
 
     def unchanged(doc_id: str, content_hash: str) -> bool:  # done, or deleted by the user
         rec = records.get(doc_id)
+        if rec and rec.state == DELETED and rec.metadata.get(CONTENT_HASH):
+            return rec.metadata[CONTENT_HASH] == content_hash  # deleted stays deleted, any embedder
         return bool(rec and rec.state in ("done", DELETED)
                     and rec.fingerprint == fingerprint(content_hash, embedder.name, chunk_tokens))
 
@@ -105,6 +110,7 @@ def ingest(paths: list[Path], store, embedder, chunk_tokens: int, progress: bool
                 store.forget_document(doc_id)
                 rep.removed.append(doc_id)
             if todo:
+                store.record_embedder(embedder.name)
                 _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_progress,
                                  batch_chunks, records)
     rep.embedder_loaded = embedder.loaded
@@ -203,7 +209,8 @@ class _Step:
             metas, by_doc = [], {}
             for doc, c in self.chunks:
                 if doc.id not in by_doc:  # a chunk carries its document's fields, not its path
-                    by_doc[doc.id] = {k: v for k, v in doc_metadata(doc).items() if k != "source_path"}
+                    by_doc[doc.id] = {k: v for k, v in doc_metadata(doc).items()
+                                      if k not in ("source_path", CONTENT_HASH)}
                 metas.append({**by_doc[doc.id], "start": c.start, "end": c.end, "index": c.index,
                               "terms": terms_field(c.text)})
             store.add_chunks([c.id for _, c in self.chunks], vectors, texts, metas)

@@ -41,6 +41,7 @@ class Retriever:
         """Top ``k`` passages for the question and (when asked in another language) its English
         translation, both joining the fusion."""
         t0 = time.perf_counter()
+        self.store.check_embedder(self.embedder.name)
         queries = query.search_texts
         vectors = self.embedder.encode(queries)
         t1 = time.perf_counter()

@@ -132,6 +132,7 @@ class Store:
         self._lock = threading.RLock()
         self._doc_cache: tuple[int, dict[str, DocRecord]] | None = None
         self._gen: tuple[int, float] | None = None
+        self._embedder: str | None = None  # which embedder made the vectors (from the meta record)
 
     @property
     def location(self) -> str:
@@ -159,7 +160,24 @@ class Store:
                 m = self.meta()
                 g = int(m.get("generation", 0))
                 self._gen = ((g, int(m.get("settled", g))), now)
+                self._embedder = m.get("embedder") or None
             return self._gen[0]
+
+    def check_embedder(self, name: str) -> None:
+        """Raise when this store's vectors were made by another embedder (model or backend) than
+        ``name``: their similarities to its question vectors would be silently wrong."""
+        self._state()
+        made_by = self._embedder
+        if made_by and made_by != name:
+            raise RagError(f"this store's vectors were made by embedder {made_by!r}, but questions are "
+                           f"embedded by {name!r}; set RAG_EMBEDDER / RAG_EMBEDDER_BACKEND back to what "
+                           f"made the store, or run `rag ingest` to embed it again with {name!r}")
+
+    def record_embedder(self, name: str) -> None:
+        """Note which embedder makes the vectors written from now on (ingestion, before writing)."""
+        with self._lock:
+            self._set_meta(embedder=name)
+            self._embedder = name
 
     def generation(self) -> int:
         """The store's change counter: raised before a change's first write and after its last."""

@@ -38,16 +38,21 @@ def cache_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def torch_vectors(embedder):
-    return embedder.encode(corpus_sentences())
+def torch_embedder():
+    return Embedder("all-MiniLM-L6-v2", backend="torch")
 
 
-@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
-def test_fast_backend_agrees_with_torch(backend, cache_root, torch_vectors, embedder):
+@pytest.fixture(scope="module")
+def torch_vectors(torch_embedder):
+    return torch_embedder.encode(corpus_sentences())
+
+
+@pytest.mark.parametrize("backend", ["openvino", "onnx", "onnx-int8"])
+def test_fast_backend_agrees_with_torch(backend, cache_root, torch_vectors, torch_embedder):
     fast = Embedder("all-MiniLM-L6-v2", backend=backend, cache_root=cache_root)
     vecs = fast.encode(corpus_sentences())
     assert vecs.shape == torch_vectors.shape == (12, 384)
-    assert fast.dimension == embedder.dimension == 384
+    assert fast.dimension == torch_embedder.dimension == 384
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
     cos = (vecs * torch_vectors).sum(1)
     assert cos.min() >= 0.99, f"{backend}: cosine to torch {cos.round(4).tolist()}"
@@ -55,7 +60,8 @@ def test_fast_backend_agrees_with_torch(backend, cache_root, torch_vectors, embe
     assert (np.argsort(-(vecs @ vecs.T), 1)[:, :3] == np.argsort(-(torch_vectors @ torch_vectors.T), 1)[:, :3]).mean() >= 0.9
 
 
-def test_surface_and_names_differ_by_backend(cache_root, embedder):
+def test_surface_and_names_differ_by_backend(cache_root, torch_embedder):
+    embedder = torch_embedder
     fast = Embedder("all-MiniLM-L6-v2", backend="onnx-int8", cache_root=cache_root)
     assert embedder.name == "all-MiniLM-L6-v2"
     assert fast.name == "all-MiniLM-L6-v2+onnx-int8"
@@ -73,9 +79,10 @@ def test_surface_and_names_differ_by_backend(cache_root, embedder):
     assert cos >= 0.98
 
 
-def test_ingestion_fingerprint_changes_with_backend(cache_root, embedder):
+def test_ingestion_fingerprint_changes_with_backend(cache_root, torch_embedder):
     from rag.ingest import fingerprint
 
+    embedder = torch_embedder
     fast = Embedder("all-MiniLM-L6-v2", backend="onnx-int8", cache_root=cache_root)
     assert fingerprint("h", fast.name, 120) != fingerprint("h", embedder.name, 120)
 
@@ -109,12 +116,13 @@ def test_export_is_cached_and_checksummed(cache_root):
     assert verify_export(folder, first.path) == f"no {CHECKSUMS}"
 
 
-def test_tokeniser_and_cached_onnx_load_without_torch(cache_root):
-    Embedder("all-MiniLM-L6-v2", backend="onnx-int8", cache_root=cache_root).encode(["export first"])
+@pytest.mark.parametrize("backend", ["openvino", "onnx-int8"])
+def test_tokeniser_and_cached_export_load_without_torch(backend, cache_root):
+    Embedder("all-MiniLM-L6-v2", backend=backend, cache_root=cache_root).encode(["export first"])
     code = (
         "import sys\n"
         "from rag.embedding import Embedder\n"
-        f"e = Embedder('all-MiniLM-L6-v2', backend='onnx-int8', cache_root={str(cache_root)!r})\n"
+        f"e = Embedder('all-MiniLM-L6-v2', backend={backend!r}, cache_root={str(cache_root)!r})\n"
         "assert e.fits('a short sentence') and e.word_pieces('a short sentence') == 5\n"
         "assert 'torch' not in sys.modules, 'fits loaded torch'\n"
         "v = e.encode(['a short sentence'])\n"
@@ -129,15 +137,16 @@ def test_tokeniser_and_cached_onnx_load_without_torch(cache_root):
 
 
 def test_backend_setting_is_validated():
-    assert Config().embedder_backend == "torch"
+    assert Config().embedder_backend == "openvino"
+    assert Config.from_env({"RAG_EMBEDDER_BACKEND": "torch"}).embedder_backend == "torch"
     assert Config.from_env({"RAG_EMBEDDER_BACKEND": "onnx-int8"}).embedder_backend == "onnx-int8"
     with pytest.raises(RagError) as err:
         Config.from_env({"RAG_EMBEDDER_BACKEND": "tensorrt"})
     msg = str(err.value)
     assert "RAG_EMBEDDER_BACKEND" in msg and "'tensorrt'" in msg
-    for allowed in ("torch", "onnx", "onnx-int8"):
+    for allowed in ("openvino", "torch", "onnx", "onnx-int8"):
         assert allowed in msg
-    with pytest.raises(RagError, match="torch, onnx, onnx-int8"):
+    with pytest.raises(RagError, match="openvino, torch, onnx, onnx-int8"):
         Embedder("all-MiniLM-L6-v2", backend="tensorrt")
     with pytest.raises(RagError, match="cache folder"):
         Embedder("all-MiniLM-L6-v2", backend="onnx")
@@ -149,4 +158,36 @@ def test_bot_passes_backend_and_cache(tmp_path):
     cfg = Config(home=tmp_path / "home", corpus_dir=tmp_path, embedder_backend="onnx-int8")
     bot = Bot.from_config(cfg, llm=object())
     assert bot.embedder.name == "all-MiniLM-L6-v2+onnx-int8"
-    assert bot.embedder.cache_dir == tmp_path / "home" / "embedders" / "all-MiniLM-L6-v2-onnx-int8"
+    assert bot.embedder.cache_dir == cfg.model_cache / "embedders" / "all-MiniLM-L6-v2-onnx-int8"
+
+
+def test_a_store_answers_only_the_embedder_that_made_it(tmp_path, corpus_copy, cache_root, torch_embedder):
+    """The store records which embedder (model and backend) made its vectors: a question
+    embedded by another is a clear error; ingesting with the new one re-embeds and clears it;
+    a document the user deleted stays deleted across the switch."""
+    from rag.bot import Bot
+    from rag.store import Store
+
+    fast = Embedder("all-MiniLM-L6-v2", backend="onnx-int8", cache_root=cache_root)
+    cfg = Config(home=tmp_path / "home", corpus_dir=corpus_copy, store_dir=tmp_path / "store")
+    first = Bot(cfg, Store(path=tmp_path / "store"), torch_embedder, llm=object())
+    mine = tmp_path / "mine"  # the user's own folder: a delete there leaves a tombstone
+    mine.mkdir()
+    (mine / "harbour.txt").write_text("The harbour reopened after the storm on Friday.\n", "utf-8")
+    folders = [corpus_copy, mine]
+    first.ingest(folders)
+    assert first.search("When did Tongyi Qianwen open to the public?")
+    gone = "harbour"
+    assert first.delete_document(gone) > 0 and (mine / "harbour.txt").exists()
+
+    other = Bot(cfg, Store(path=tmp_path / "store"), fast, llm=object())
+    with pytest.raises(RagError) as err:
+        other.search("When did Tongyi Qianwen open to the public?")
+    msg = str(err.value)
+    assert "'all-MiniLM-L6-v2'" in msg and "'all-MiniLM-L6-v2+onnx-int8'" in msg and "rag ingest" in msg
+    rep = other.ingest(folders)
+    assert rep.chunks_embedded > 0 and gone in rep.kept_deleted and gone not in rep.added + rep.updated
+    assert other.search("When did Tongyi Qianwen open to the public?")
+    assert gone not in other.store.documents()
+    with pytest.raises(RagError, match="made by embedder 'all-MiniLM-L6-v2\\+onnx-int8'"):
+        Bot(cfg, Store(path=tmp_path / "store"), torch_embedder, llm=object()).search("When did Tongyi Qianwen open to the public?")
