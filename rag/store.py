@@ -326,14 +326,18 @@ class Store:
         got = self.chunks.get(ids=ids, include=["metadatas", "documents"])
         return {i: (t, dict(m)) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])}
 
-    @_guarded
     def all_chunk_texts(self) -> dict[str, str]:
-        out, offset = {}, 0
+        return dict(self.iter_chunk_texts())
+
+    @_guarded
+    def iter_chunk_texts(self):
+        """Every chunk as (id, text), read from Chroma a page at a time."""
+        offset = 0
         while True:
             got = self.chunks.get(include=["documents"], limit=MAX_BATCH, offset=offset)
             if not got["ids"]:
-                return out
-            out.update(zip(got["ids"], got["documents"]))
+                return
+            yield from zip(got["ids"], got["documents"])
             offset += len(got["ids"])
 
     # -- keyword index -----------------------------------------------------------------
@@ -347,7 +351,7 @@ class Store:
                 return self.keyword
             with self.keyword.locked():
                 if not self.keyword.load(expect_generation=gen):  # another process may have built it
-                    self.keyword.rebuild(self.all_chunk_texts(), gen, persist=gen == settled)
+                    self.keyword.rebuild(self.iter_chunk_texts(), gen, persist=gen == settled)
             return self.keyword
 
 
@@ -402,15 +406,26 @@ class KeywordIndex:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def rebuild(self, texts: dict[str, str], generation: int, persist: bool = True) -> None:
-        """Index ``texts``; write it to disk (call under ``locked()``) only when ``persist``."""
-        ids = sorted(texts)
+    def rebuild(self, texts, generation: int, persist: bool = True) -> None:
+        """Index ``texts`` (a dict or an iterable of (id, text) pairs, consumed once: each text is
+        reduced to token numbers as it arrives, so memory holds no token strings); write it to
+        disk (call under ``locked()``) only when ``persist``."""
+        pairs = texts.items() if isinstance(texts, dict) else texts
+        vocab: dict[str, int] = {}
+        numbered = []
+        for cid, text in pairs:
+            numbered.append((cid, [vocab.setdefault(t, len(vocab)) for t in keyword_tokens(text) or ["\0"]]))
+        numbered.sort(key=lambda x: x[0])
+        ids = [cid for cid, _ in numbered]
         bm25 = None
         if ids:
             import bm25s
+            from bm25s.tokenization import Tokenized
 
             bm25 = bm25s.BM25()
-            bm25.index([keyword_tokens(texts[i]) or ["\0"] for i in ids], show_progress=False)
+            token_ids = [t for _, t in numbered]
+            del numbered
+            bm25.index(Tokenized(ids=token_ids, vocab=vocab), show_progress=False)
         if not persist:
             self._snap = (ids, bm25, generation)
             return
