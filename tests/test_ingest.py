@@ -150,3 +150,36 @@ def test_kill_and_resume(tmp_path):
     assert set(bot.store.keyword_index().ids) == expected
     third = subprocess.run([sys.executable, "-m", "rag.cli", "ingest"], env=env, capture_output=True, text=True)
     assert "embedded 0 chunks" in third.stdout
+
+
+def test_ingestion_streams_files_a_window_at_a_time(make_bot, tmp_path, monkeypatch):
+    """Files are read and chunked a bounded window at a time: the progress total grows window by
+    window and ends equal to the chunks written; a file that turns unreadable after the scan is
+    reported and skipped without losing the others."""
+    import rag.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "WINDOW_BYTES", 4000)
+    corpus = tmp_path / "corpus"
+    _synthetic_corpus(corpus, 8)  # ~2.5 KB each: one or two files per window
+    bot = make_bot(corpus, ingest_batch=16)
+    steps = []
+    rep = bot.ingest(on_progress=lambda done, total: steps.append((done, total)))
+    totals = sorted({t for _, t in steps})
+    assert len(totals) >= 4, steps  # the total grew as windows were chunked
+    assert steps[-1] == (rep.chunks_embedded, rep.chunks_embedded) and len(rep.added) == 8
+    assert all(d <= t for d, t in steps) and [d for d, _ in steps] == sorted(d for d, _ in steps)
+
+    # a file emptied between the scan and its window: an error for it, the rest written
+    (corpus / "syn_100.txt").write_text("Synthetic article 100.\n" + "The harbour reopened. " * 50)
+    (corpus / "syn_101.txt").write_text("Synthetic article 101.\n" + "The museum opened a wing. " * 50)
+    real_load = ingest_module.PendingFile.load
+
+    def load_after_change(pf):
+        if pf.id == "syn_100":
+            pf.path.write_text("   \n")  # only whitespace now: no article text
+        return real_load(pf)
+
+    monkeypatch.setattr(ingest_module.PendingFile, "load", load_after_change)
+    rep = bot.ingest()
+    assert [p for p, _ in rep.errors] == [str(corpus / "syn_100.txt")] and rep.added == ["syn_101"]
+    assert "syn_100" not in bot.store.documents() and "syn_101" in bot.store.documents()
