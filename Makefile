@@ -37,7 +37,7 @@ test: setup system-deps
 	$(PY) -m pytest -q
 
 bench: setup
-	$(PY) -m bench
+	$(PY) -m bench --shared-bench $(SHARED_BENCH)
 
 eval: setup
 	$(VENV)/bin/rag eval --questions eval/questions.jsonl --out eval-out

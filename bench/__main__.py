@@ -23,6 +23,8 @@ from rag.config import Config
 
 from . import __doc__ as PACKAGE_DOC
 from . import answer as answer_section
+from . import archive as archive_section
+from . import coldstart as coldstart_section
 from . import ingest as ingest_section
 from . import memory as memory_section
 from . import peer as peer_section
@@ -32,20 +34,20 @@ from .harness import ROOT, T0, Budget, Contention, close_llama, loadavg, log, ma
 from .report import render_markdown, targets
 from .synthetic import corpus_sentences
 
-SECTIONS = ("ingest", "retrieval", "server", "answer", "peer", "memory", "answer_1_5b")
+SECTIONS = ("ingest", "retrieval", "archive", "server", "answer", "coldstart", "peer", "memory", "answer_1_5b")
 
 # Section budgets (seconds) keep the full run under 30 minutes on a busy machine: a loop
 # stops repeating when its section's budget would be overrun, and says so in the results.
 FULL = dict(synthetic_articles=200, ingest_repeats=2, corpus_repeats=3, process_repeats=2,
-            sizes=[1_000, 10_000, 100_000], queries=50, server_size=10_000, answer_questions=5,
+            sizes=[1_000, 10_000, 1_000_000], queries=50, server_size=10_000, answer_questions=5,
             peer_questions=10, big_questions=3, min_questions=3, min_peer_questions=5,
-            budget_s={"ingest": 420, "retrieval": 240, "server": 90, "answer": 210, "peer": 300,
-                      "memory": 120, "answer_1_5b": 180})
+            budget_s={"ingest": 420, "retrieval": 240, "archive": 1800, "server": 90, "answer": 210,
+                      "coldstart": 120, "peer": 300, "memory": 120, "answer_1_5b": 180})
 QUICK = dict(synthetic_articles=20, ingest_repeats=2, corpus_repeats=2, process_repeats=1,
              sizes=[1_000, 10_000], queries=15, server_size=1_000, answer_questions=2,
              peer_questions=2, big_questions=1, min_questions=1, min_peer_questions=1,
-             budget_s={"ingest": 240, "retrieval": 120, "server": 60, "answer": 120, "peer": 120,
-                       "memory": 120, "answer_1_5b": 120})
+             budget_s={"ingest": 240, "retrieval": 120, "archive": 1800, "server": 60, "answer": 120,
+                       "coldstart": 120, "peer": 120, "memory": 120, "answer_1_5b": 120})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--md", type=Path, help="report (default BENCHMARKS.md; --quick: a temp folder)")
     ap.add_argument("--only", "--sections", dest="only", metavar="SECTIONS",
                     help="comma-separated sections to run (default all): " + ",".join(SECTIONS))
+    ap.add_argument("--shared-bench", type=Path, default=None,
+                    help="the team's development sets (default ../shared/bench beside the clone); the "
+                         "archive section's rtqa-dev and xlqa-dev parts are skipped, and say so, without them")
     ap.add_argument("--budget-min", type=float, default=28.0,
                     help="skip the optional 1.5B section when it would end past this many minutes")
     args = ap.parse_args(argv)
@@ -100,12 +105,28 @@ def main(argv: list[str] | None = None) -> int:
 
     ctx: dict = {}
     log(f"start ({'quick' if args.quick else 'full'}); scratch {tmp}; results -> {out}")
-    emb = Embedder(base.embedder)
+    emb = Embedder(base.embedder, backend=base.embedder_backend, cache_root=base.model_cache / "embedders")
     a = time.perf_counter()
     emb.encode(["warm-up"])
-    ctx = {"p": p, "base": base, "tmp": tmp, "embedder": emb, "embedder_load_s": time.perf_counter() - a,
+    load_s = time.perf_counter() - a
+    torch_emb = emb if base.embedder_backend == "torch" else Embedder(base.embedder, backend="torch")
+    torch_emb.encode(["warm-up"])
+    llms: list = []
+
+    def shared_llm():  # loaded on first use by the archive section (xlqa's translations), then closed
+        if not llms:
+            from rag.models import load_llm
+
+            llms.append(load_llm(base.model, base.model_cache, base.n_ctx, base.threads))
+        return llms[0]
+
+    ctx = {"p": p, "base": base, "tmp": tmp, "embedder": emb, "embedder_load_s": load_s,
+           "torch_embedder": torch_emb, "llm": shared_llm,
+           "shared_bench": archive_section.shared_bench(args.shared_bench),
+           "shared_bench_asked": args.shared_bench,
            "cont": Contention(wait_budget_s=30.0 if args.quick else 240.0),
            "sentences": corpus_sentences(ROOT / "corpus")}
+    R["meta"]["embedder"] = emb.name
     bot = None
 
     def section(name, fn):
@@ -130,6 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         section("ingest", lambda: ingest_section.run(ctx))
         section("retrieval", lambda: retrieval_section.run(ctx))
+
+        def archive():
+            try:
+                return archive_section.run(ctx)
+            finally:
+                while llms:
+                    close_llama(llms.pop().llama)
+                gc.collect()
+
+        section("archive", archive)
         section("server", lambda: server_section.run(ctx))
 
         def answer():
@@ -138,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             return res
 
         section("answer", answer)
+        section("coldstart", lambda: coldstart_section.run(ctx))
 
         def peer():
             nonlocal bot

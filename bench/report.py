@@ -12,17 +12,48 @@ def targets(R: dict) -> list[dict]:
     def add(name, target, value, ok, floor="", fmt="{:.2f}"):
         rows.append({"target": name, "goal": target,
                      "measured": None if value is None else (fmt.format(value) if isinstance(value, float) else value),
-                     "status": "n/a" if ok is None else ("PASS" if ok else "FAIL"), "floor": floor})
+                     "status": ("NOT RUN" if isinstance(value, str) and value.startswith("not run") else "MEASURED")
+                     if ok is None else ("PASS" if ok else "FAIL"), "floor": floor})
 
     ing = R.get("ingest") or {}
     syn = next((v for k, v in ing.items() if k.startswith("synthetic")), None)
     cor = ing.get("corpus")
+    arc = R.get("archive") or {}
+    rt = arc.get("rtqa_ingest") or {}
+    if rt.get("throughput_vs_torch_encode") is not None:
+        r = rt["throughput_vs_torch_encode"]
+        add(f"ingestion throughput vs today's torch encode of the same chunks (`rag ingest` of rtqa-dev, "
+            f"{rt['chunks']:,} chunks, whole process)", ">= 3x", r, r >= 3.0,
+            f"torch encode {rt['torch_encode_chunks_per_s']:.1f} chunks/s (sample of {rt['sample_chunks']}); "
+            f"ours {rt['ours_chunks_per_s']:.1f} chunks/s", "{:.2f}x")
+    elif arc.get("skipped"):
+        add("ingestion throughput vs torch encode, rtqa-dev", ">= 3x", "not run: no ../shared/bench", None)
+    if syn and syn.get("throughput_vs_torch_encode") is not None:
+        r = syn["throughput_vs_torch_encode"]
+        add(f"ingestion throughput vs today's torch encode of the same chunks (synthetic, {syn['chunks']} "
+            "chunks, in process)", ">= 3x", r, r >= 3.0,
+            f"torch encode {syn['raw_chunks_per_s']:.1f} chunks/s ({syn['raw_encode_s']['p50']:.2f}s)", "{:.2f}x")
     for label, d in (("synthetic", syn), ("corpus", cor)):
-        if d:
-            r = d["ratio_ours_over_raw"]
-            add(f"ingestion time vs raw encode ({label}, {d['chunks']} chunks)", "<= 1.3x", r, r <= 1.3,
-                f"raw encode {d['raw_chunks_per_s']:.1f} chunks/s ({d['raw_encode_s']['p50']:.2f}s)",
+        if d and d.get("ratio_ours_over_backend_encode") is not None:
+            r = d["ratio_ours_over_backend_encode"]
+            add(f"ingestion time vs the same embedder's bare encode ({label}, {d['chunks']} chunks)", "<= 1.3x",
+                r, r <= 1.3, f"bare encode in ingest's batches {d['parts_s']['encode_in_ingest_batches']:.2f}s",
                 "{:.2f}x")
+    for set_name, qd in (arc.get("quality") or {}).items():
+        for metric, key in (("retrieval_recall_at_k", "recall_at_k"), ("MRR", "mrr")):
+            diff = qd["default"][key] - qd["torch"][key]
+            add(f"{metric} on {set_name}, {qd['default']['embedder']} vs torch ({qd['questions']} questions)",
+                "within 0.01", f"{qd['default'][key]:.3f} vs {qd['torch'][key]:.3f} ({diff:+.3f})",
+                abs(diff) <= 0.01 + 1e-9)
+    if rt.get("peak_rss_mb"):
+        m = rt["peak_rss_mb"]
+        add("peak resident size of `rag ingest` on rtqa-dev", "<= 1,000 MB", m, m <= 1000,
+            f"{rt['peak_from']}", "{:.0f} MB")
+    re10 = arc.get("reingest_10k") or {}
+    if re10.get("p50_s") is not None:
+        add(f"unchanged re-ingest of a {re10['documents']:,}-document archive (`rag ingest`, process wall, p50)",
+            "<= 5 s", re10["p50_s"], re10["p50_s"] <= 5.0, f"`rag --help` {re10['floor_rag_help_s']:.2f}s",
+            "{:.2f} s")
     for label, d in (("synthetic", syn), ("corpus", cor)):
         if d:
             r = d["ratio_unchanged_over_first"]
@@ -34,16 +65,18 @@ def targets(R: dict) -> list[dict]:
         add("`rag ingest` second run vs first (process)", "< 20%", r * 100, r < 0.20,
             f"`python -c 'import chromadb'` {pr['floor_python_import_chromadb_s']:.2f}s", "{:.1f}%")
     ret = (R.get("retrieval") or {}).get("sizes", {})
-    big = ret.get("100000") or (ret[max(ret, key=int)] if ret else None)
+    big = ret[max(ret, key=int)] if ret else None
     if big:
-        size = max(ret, key=int) if "100000" not in ret else "100000"
+        size = int(max(ret, key=int))
+        goal_ms = 60 if size >= 1_000_000 else 50
         f50 = big["fused"]["p50"] * 1e3
         floor = (f"raw Chroma {big['raw_chroma']['p50'] * 1e3:.1f} ms + BM25 {big['keyword']['p50'] * 1e3:.1f} ms "
                  f"= {big['floor_raw_plus_keyword_p50'] * 1e3:.1f} ms")
-        add(f"fused retrieval p50 at {int(size):,} chunks (no question embedding)", "<= 50 ms", f50, f50 <= 50,
-            floor, "{:.1f} ms")
-        r = big["ratio_fused_over_raw_p50"]
-        add(f"fused / raw dense Chroma query p50 at {int(size):,}", "<= 1.5x", r, r <= 1.5, floor, "{:.2f}x")
+        add(f"fused retrieval p50 at {size:,} chunks (no question embedding)", f"<= {goal_ms} ms", f50,
+            f50 <= goal_ms, floor, "{:.1f} ms")
+        r = ratio(big["fused"]["p50"], big["floor_raw_plus_keyword_p50"])
+        add(f"fused / (raw Chroma + BM25, run side by side) p50 at {size:,}", "<= 1.5x", r, r <= 1.5, floor,
+            "{:.2f}x")
     ans = R.get("answer") or {}
     if ans.get("ratio_of_medians") is not None:
         r = ans["ratio_of_medians"]
@@ -52,6 +85,13 @@ def targets(R: dict) -> list[dict]:
         t = ans["ours_ttft_s"]["p50"]
         add("time to first token, typical question (0.5B)", "<= 3 s", t, t <= 3.0,
             f"raw llama.cpp TTFT p50 {ans['raw_ttft_s']['p50']:.2f}s", "{:.2f} s")
+    cold = (R.get("coldstart") or {}).get("p50") or {}
+    if cold.get("process_start_to_first_token_s") is not None:
+        add("`rag ask` start-up to first token, cold process, default preset (p50)", "measured, with where the time goes",
+            cold["process_start_to_first_token_s"], None,
+            ", ".join(f"{k.replace('_s', '')} {cold[k]:.2f}s" for k in
+                      ("start_to_main_s", "open_store_s", "load_embedder_s", "load_model_s",
+                       "question_to_first_token_s") if cold.get(k) is not None), "{:.2f} s")
     mem = (R.get("memory") or {}).get("rag_ask") or {}
     if mem.get("peak_rss_mb"):
         m = mem["peak_rss_mb"]
@@ -101,10 +141,11 @@ def render_markdown(R: dict) -> str:
     ing = R.get("ingest")
     if ing:
         L += ["## 1. Ingestion", "",
-              f"`Bot.ingest` into a fresh temporary store (embedder already loaded: "
-              f"{ing['embedder_load_s']:.1f} s to load it is not included) vs "
-              "`SentenceTransformer.encode` of the same chunk texts (batch 32, normalised).", "",
-              "| corpus | docs | chunks | ours first (p50) | raw encode (p50) | ours / raw | ours / raw, CPU s | ours chunks/s | raw chunks/s | unchanged re-ingest (p50) | unchanged / first | other cores (max) |",
+              f"`Bot.ingest` with the configured embedder (`{ing.get('embedder', '?')}`) into a fresh temporary "
+              f"store (embedder already loaded: {ing['embedder_load_s']:.1f} s to load it is not included) vs "
+              "today's torch encode, `SentenceTransformer.encode`, of the same chunk texts (batch 32, "
+              "normalised): 'raw' below. Throughput vs torch = raw time / ours.", "",
+              "| corpus | docs | chunks | ours first (p50) | torch encode (p50) | ours / raw | ours / raw, CPU s | ours chunks/s | raw chunks/s | unchanged re-ingest (p50) | unchanged / first | other cores (max) |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         parts = []
         for name, d in ing.items():
@@ -181,6 +222,69 @@ def render_markdown(R: dict) -> str:
               "set-up:", "",
               "| chunks | dense step | keyword step (added) | fuse + fold step | count() | generation() | documents() cached | keyword_index() cached | get_chunks(12) | distinctive_terms on all candidates (n) | open store | load keyword index | build: vectors/s added |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"] + brk + [""]
+    arc = R.get("archive")
+    if arc:
+        L += ["## 7. Archive scale", ""]
+        if arc.get("skipped"):
+            L += [f"Skipped: {arc['skipped']}.", ""]
+        rt = arc.get("rtqa_ingest") or {}
+        if "chunks" in rt:
+            L += [f"`rag ingest {rt['corpus']}` as a process into a fresh store, embedder `{rt['embedder']}` "
+                  "(export already cached), then the same command again:", "",
+                  "| chunks | first run wall | CPU s | peak RSS | ours chunks/s | torch encode chunks/s (sample) | "
+                  "bare encode chunks/s, same embedder | throughput vs torch | unchanged run wall | other cores |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+                  f"| {rt['chunks']:,} | {rt['first_wall_s']:.1f} s | {fmt_s(rt['first_cpu_s'], 's', nd=1)} | "
+                  f"{rt['peak_rss_mb']:.0f} MB | {rt['ours_chunks_per_s']:.1f} | "
+                  f"{rt['torch_encode_chunks_per_s']:.1f} ({rt['sample_chunks']}) | "
+                  f"{rt['backend_encode_chunks_per_s']:.1f} | {rt['throughput_vs_torch_encode']:.2f}x | "
+                  f"{rt['unchanged_wall_s']:.2f} s | {rt['foreign_cores']:.2f} |", "",
+                  "The torch rate is measured on an evenly spaced sample of the same stored chunks "
+                  "(sentence-transformers, batch 32); ours is the whole process: start-up, reading, cleaning, "
+                  "language detection, chunking, embedding, Chroma writes and the keyword index. "
+                  f"First run printed: `{' / '.join(rt.get('documents_line') or [])}`.", ""]
+        elif rt:
+            L += [f"rtqa-dev ingest: {rt}", ""]
+        q = arc.get("quality") or {}
+        if q:
+            L += ["Retrieval quality, configured embedder beside torch, same questions, same run (answerable "
+                  "questions with gold sources; k as configured; xlqa questions not in English are translated "
+                  "by the default model first, the same way for both):", "",
+                  "| set | questions | embedder | recall at k | MRR | recall by (question, source) language |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+            for name, d in q.items():
+                for label in ("default", "torch"):
+                    e = d[label]
+                    cells = ", ".join(f"{c} {v:.2f}" for c, v in e["recall_by_cell"].items()) or "-"
+                    L.append(f"| {name} | {d['questions']} | `{e['embedder']}` | {e['recall_at_k']:.3f} | "
+                             f"{e['mrr']:.3f} | {cells} |")
+            L += [""]
+        r10 = arc.get("reingest_10k") or {}
+        if "wall_s" in r10:
+            L += [f"Unchanged re-ingest of a {r10['documents']:,}-document archive ({r10['chunks']:,} chunks; "
+                  "synthetic short articles, store cached under `~/.cache/rag-bench/`), `rag ingest FOLDER` as a "
+                  f"process: p50 {r10['wall_s']['p50']:.2f} s (p95 {r10['wall_s']['p95']:.2f} s, CPU p50 "
+                  f"{fmt_s(r10['cpu_s'].get('p50'), 's')}); `rag --help` alone {r10['floor_rag_help_s']:.2f} s. "
+                  f"It printed: `{' / '.join(r10['says'])}`.", ""]
+        elif r10:
+            L += [f"10k re-ingest: {r10}", ""]
+    cs = R.get("coldstart")
+    if cs and "p50" in cs:
+        p50 = cs["p50"]
+        L += ["## 8. Cold start: `rag ask --timings`", "",
+              f"A new process each time (store ingested, files in the OS cache), {len(cs['runs'])} runs, p50 "
+              f"seconds; question: \"{cs['question']}\"; model `{cs['model']}`, embedder backend "
+              f"`{cs['embedder_backend']}`.", "",
+              "| process start to `main` (interpreter, `import rag.cli`) | open store (imports chromadb) | load embedder | load model | "
+              "question: analyse | question: retrieve | question to first token (incl. analyse, retrieve, prompt) | "
+              "**process start to first token** | whole process |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+              "| " + " | ".join(fmt_s(p50.get(k)) for k in (
+                  "start_to_main_s", "open_store_s", "load_embedder_s", "load_model_s", "answer.analyse_s",
+                  "answer.retrieval_s", "question_to_first_token_s")) +
+              f" | **{fmt_s(p50.get('process_start_to_first_token_s'))}** | {fmt_s(p50.get('process_wall_s'))} |", ""]
+    elif cs:
+        L += ["## 8. Cold start", "", f"{cs}", ""]
     srv = R.get("server")
     if srv:
         if "skipped" in srv:

@@ -132,6 +132,8 @@ def retrieval_store(n: int, sentences: list[str]) -> tuple[Path, dict]:
         store.mark_done_many([(i, "bench", m, t) for i, m, t in docs])
         build["add_s"] += c - b
         build["docs_s"] += (b - a) + (time.perf_counter() - c)
+        if n >= 100_000 and (hi // batch) % 20 == 0:
+            log(f"  {hi:,} / {n:,} chunks written ({time.perf_counter() - t0:.0f}s)")
     with store.writing():  # settle the generation and build the keyword index, as ingestion does
         pass
     a = time.perf_counter()

@@ -62,7 +62,61 @@ def cmd_stats(args) -> int:
     return 0
 
 
+def _since_process_start() -> float | None:
+    """Seconds since this process started (Linux /proc), or None elsewhere."""
+    import os
+
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _ask_with_timings(args) -> int:
+    """``rag ask --timings``: the same cold work as ``rag ask``, each stage timed on its own (the
+    embedder and the model are loaded before the question instead of during it), then one line
+    ``timings {json}`` on stderr. Process start to ``main`` (interpreter, ``import rag.cli``) is
+    read from /proc; the 10 ms clock tick bounds its resolution."""
+    import time
+
+    t = {"start_to_main_s": _since_process_start()}
+    a = time.perf_counter()
+    bot = _bot(args)
+    bot.store.count()
+    t["open_store_s"] = time.perf_counter() - a
+    a = time.perf_counter()
+    bot.embedder.encode(["warm-up"])
+    t["load_embedder_s"] = time.perf_counter() - a
+    a = time.perf_counter()
+    bot.llm
+    t["load_model_s"] = time.perf_counter() - a
+    a = time.perf_counter()
+    first, final = None, None
+    for item in bot.stream(args.question, args.k):
+        if isinstance(item, str):
+            first = first if first is not None else time.perf_counter() - a
+        else:
+            final = item
+    t["question_to_first_token_s"] = first
+    t["question_to_answer_s"] = time.perf_counter() - a
+    for key in ("analyse_s", "retrieval_s", "embed_question_s", "prompt_s", "generation_s", "verify_s"):
+        if key in final.timings:
+            t[f"answer.{key}"] = final.timings[key]
+    before = sum(t[k] for k in ("start_to_main_s", "open_store_s", "load_embedder_s", "load_model_s")
+                 if t[k] is not None)
+    t["process_start_to_first_token_s"] = before + first if first is not None else None
+    t["refused"] = final.refused
+    print(format_answer(final))
+    print("timings " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in t.items()}),
+          file=sys.stderr)
+    return 0
+
+
 def cmd_ask(args) -> int:
+    if args.timings:
+        return _ask_with_timings(args)
     bot = _bot(args)
     if args.json:
         a = bot.ask(args.question, args.k)
@@ -145,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="preset name, .gguf path, hf:REPO/FILE.gguf or server URL (RAG_MODEL)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--quiet", action="store_true", help="do not stream the draft to stderr")
+    s.add_argument("--timings", action="store_true",
+                   help="time start-up and each stage (store, embedder, model, retrieval, first token); "
+                        "print them as one 'timings {json}' line on stderr")
     s.set_defaults(func=cmd_ask)
 
     s = sub.add_parser("eval", parents=[common], help="score the bot on a question file")

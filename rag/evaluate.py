@@ -29,11 +29,11 @@ REQUIRED = {"id": str, "category": str, "language": str, "answerable": bool, "qu
 
 
 def corpus_key(folder: Path, config) -> str:
-    """A store name for a corpus folder: a hash of its files' names and bytes, the embedder and
-    the chunk size, so the same corpus reuses its store and a changed one gets a new one."""
+    """A store name for a corpus folder: a hash of its files' names and bytes, the embedder (model
+    and backend) and the chunk size, so the same corpus reuses its store and a changed one gets a new one."""
     import hashlib
 
-    h = hashlib.sha256(f"{config.embedder}|{config.chunk_tokens}".encode())
+    h = hashlib.sha256(f"{config.embedder}|{config.embedder_backend}|{config.chunk_tokens}".encode())
     for f in sorted(folder.iterdir()):
         if f.is_file():
             h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
@@ -72,6 +72,17 @@ def names_wrong_choice(q: dict, answer_norm: str) -> bool:
                for w in (tx.normalize(c) for c in q["choices"]) if w != right)
 
 
+def retrieval_scores(groups: list[list[str]], passages) -> tuple[float, float]:
+    """(recall at k, reciprocal rank) of the gold documents among ``passages``: a group counts
+    when any of its documents was retrieved; a passage's folded near-duplicates count too (the
+    passage stands for both documents)."""
+    retrieved_sets = [{p.doc_id, *(d["doc_id"] for d in p.duplicates)} for p in passages]
+    recall = (sum(any(any(d in rs for rs in retrieved_sets) for d in g) for g in groups)
+              / len(groups)) if groups else 0.0
+    gold = {d for g in groups for d in g}
+    return recall, next((1.0 / (i + 1) for i, rs in enumerate(retrieved_sets) if rs & gold), 0.0)
+
+
 def score(q: dict, a) -> dict:
     """Per-question scores; a metric that does not apply to the question is absent."""
     s: dict = {}
@@ -82,8 +93,6 @@ def score(q: dict, a) -> dict:
         if c.doc_id not in cited_docs:
             cited_docs.append(c.doc_id)
     retrieved = [p.doc_id for p in a.passages]
-    # folded near-duplicates count as retrieved too: the passage stands for both documents
-    retrieved_sets = [{p.doc_id, *(d["doc_id"] for d in p.duplicates)} for p in a.passages]
     if q["answerable"]:
         correct = (not refused) and all(fact_match(g, norm) for g in q["key_facts"])
         s["answer_correctness"] = float(correct)
@@ -98,10 +107,7 @@ def score(q: dict, a) -> dict:
                                 if groups and not refused and cited_docs else 0.0)
         if not refused:
             s["supported_sentence_rate"] = supported_rate(a)
-        s["retrieval_recall_at_k"] = (sum(any(any(d in rs for rs in retrieved_sets) for d in g) for g in groups)
-                                      / len(groups)) if groups else 0.0
-        gold = {d for g in groups for d in g}
-        s["mrr"] = next((1.0 / (i + 1) for i, rs in enumerate(retrieved_sets) if rs & gold), 0.0)
+        s["retrieval_recall_at_k"], s["mrr"] = retrieval_scores(groups, a.passages)
         s["truthfulness"] = 1.0 if correct else (0.0 if refused else -1.0)
     else:
         s["refusal_recall"] = float(refused)

@@ -1,0 +1,186 @@
+"""Section 7, archive scale on real news and on a 10,000-document folder.
+
+- ``rag ingest`` of ``rtqa-dev`` (the team's development set in ``../shared/bench``) as a
+  process into a fresh store: wall time, peak RSS, chunks/s, against today's torch encode
+  (sentence-transformers) of a sample of the same chunks; then the same command unchanged.
+- Retrieval quality (recall at k, MRR) on ``rtqa-dev`` and ``xlqa-dev`` with the configured
+  embedder beside the torch embedder, in the same run (stores cached between runs).
+- Unchanged re-ingest of a 10,000-document archive (synthetic, cached) as a process.
+
+The first two need ``../shared/bench`` (not part of a user's clone): without it they are
+skipped and the results say so; the third always runs.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+from .harness import ROOT, log, median, rag_command, ratio, run_measured, summary
+from .synthetic import cache_root
+
+SAMPLE_CHUNKS = 1500  # torch encode of the whole 12,800-chunk set would add ~6 minutes
+ARCHIVE_DOCS = 10_000
+ARCHIVE_VERSION = "1"
+
+
+def shared_bench(path: Path | None) -> Path | None:
+    path = Path(path or ROOT.parent / "shared" / "bench").resolve()
+    return path if (path / "rtqa-dev" / "corpus").is_dir() else None
+
+
+def run(ctx: dict) -> dict:
+    sb = ctx.get("shared_bench")
+    out: dict = {}
+    if sb is None:
+        out["skipped"] = (f"{ctx.get('shared_bench_asked') or ROOT.parent / 'shared' / 'bench'} is not here "
+                          "(the team's development sets, not part of a clone): the rtqa-dev ingest and the "
+                          "retrieval-quality comparison were not run")
+        log("archive: " + out["skipped"])
+    else:
+        out["rtqa_ingest"] = ingest_process(ctx, sb / "rtqa-dev" / "corpus")
+        out["quality"] = {}
+        for name in ("rtqa-dev", "xlqa-dev"):
+            if (sb / name / "corpus").is_dir():
+                out["quality"][name] = quality(ctx, sb / name)
+    out["reingest_10k"] = reingest_archive(ctx)
+    return out
+
+
+def _env(ctx: dict, store_dir: Path) -> dict:
+    base = ctx["base"]
+    return {**os.environ, "RAG_STORE_DIR": str(store_dir), "RAG_MODELS_DIR": str(base.model_cache),
+            "RAG_EMBEDDER_BACKEND": base.embedder_backend}
+
+
+def ingest_process(ctx: dict, corpus: Path) -> dict:
+    """``rag ingest CORPUS`` into a fresh store, then again unchanged; torch encode of a sample."""
+    from rag.store import Store
+
+    store_dir = ctx["tmp"] / "rtqa-store"
+    env = _env(ctx, store_dir)
+    ctx["cont"].wait_quiet()
+    snap = ctx["cont"].snapshot()
+    log(f"archive: rag ingest {corpus} (fresh store)")
+    first = run_measured(rag_command() + ["ingest", str(corpus)], env=env, cwd=ROOT, timeout=3600)
+    foreign = ctx["cont"].foreign(snap)
+    if first["rc"]:
+        return {"error": f"rag ingest failed: {first['stderr'][-800:]}"}
+    m = re.search(r"embedded (\d+) chunks", first["stdout"])
+    chunks = int(m.group(1)) if m else None
+    second = run_measured(rag_command() + ["ingest", str(corpus)], env=env, cwd=ROOT)
+    log(f"  first {first['wall_s']:.1f}s ({chunks} chunks, peak {first['peak_rss_mb']:.0f} MB), "
+        f"unchanged {second['wall_s']:.2f}s")
+    texts = Store(path=store_dir).all_chunk_texts()
+    ids = sorted(texts)
+    step = max(1, len(ids) // SAMPLE_CHUNKS)
+    sample = [texts[i] for i in ids[::step]][:SAMPLE_CHUNKS]
+    torch_emb, emb = ctx["torch_embedder"], ctx["embedder"]
+    ctx["cont"].wait_quiet()
+    a = time.perf_counter()
+    torch_emb.model.encode(sample, batch_size=torch_emb.batch_size, normalize_embeddings=True,
+                           convert_to_numpy=True, show_progress_bar=False)
+    torch_s = time.perf_counter() - a
+    a = time.perf_counter()
+    emb.encode(sample)
+    ours_raw_s = time.perf_counter() - a
+    ours_rate = chunks / first["wall_s"] if chunks else None
+    torch_rate = len(sample) / torch_s
+    log(f"  torch encode {torch_rate:.1f} chunks/s, {emb.name} encode {len(sample) / ours_raw_s:.1f} chunks/s, "
+        f"rag ingest {ours_rate:.1f} chunks/s")
+    return {"corpus": str(corpus), "documents_line": first["stdout"].strip().splitlines()[-2:],
+            "chunks": chunks, "first_wall_s": first["wall_s"], "first_cpu_s": first["cpu_s"],
+            "peak_rss_mb": first["peak_rss_mb"], "peak_from": first["peak_from"],
+            "unchanged_wall_s": second["wall_s"], "unchanged_says": second["stdout"].strip().splitlines()[-2:],
+            "foreign_cores": foreign, "embedder": emb.name,
+            "ours_chunks_per_s": ours_rate, "sample_chunks": len(sample),
+            "torch_encode_chunks_per_s": torch_rate, "backend_encode_chunks_per_s": len(sample) / ours_raw_s,
+            "throughput_vs_torch_encode": ratio(ours_rate, torch_rate)}
+
+
+def quality(ctx: dict, set_dir: Path) -> dict:
+    """Retrieval recall at k and MRR of the answerable questions, configured embedder vs torch."""
+    import json
+
+    from rag.bot import Bot
+    from rag.evaluate import corpus_key, retrieval_scores
+    from rag.store import Store
+
+    base = ctx["base"]
+    questions = [json.loads(line) for line in (set_dir / "questions.jsonl").read_text("utf-8").splitlines()
+                 if line.strip()]
+    questions = [q for q in questions if q.get("answerable") and q.get("gold_sources")]
+    out: dict = {"questions": len(questions), "k": base.top_k}
+    for label, emb in (("default", ctx["embedder"]), ("torch", ctx["torch_embedder"])):
+        backend = "torch" if label == "torch" else base.embedder_backend
+        cfg = base.replace(corpus_dir=set_dir / "corpus", embedder_backend=backend)
+        store_dir = cache_root() / "quality-stores" / corpus_key(set_dir / "corpus", cfg)
+        cfg = cfg.replace(store_dir=store_dir)
+        bot = Bot(cfg, Store(path=store_dir, collection=cfg.collection), emb, llm=ctx["llm"]())
+        a = time.perf_counter()
+        rep = bot.ingest([set_dir / "corpus"])
+        log(f"archive: {set_dir.name} {emb.name}: store {rep.summary()}")
+        ingest_s = time.perf_counter() - a
+        recalls, rrs, cells = [], [], {}
+        for q in questions:
+            r, rr = retrieval_scores(q["gold_sources"], bot.search(q["question"], base.top_k))
+            recalls.append(r)
+            rrs.append(rr)
+            if q.get("source_language"):
+                cells.setdefault(f"{q['language']}->{q['source_language']}", []).append(r)
+        out[label] = {"embedder": emb.name, "recall_at_k": sum(recalls) / len(recalls),
+                      "mrr": sum(rrs) / len(rrs), "store_ingest_s": ingest_s,
+                      "recall_by_cell": {c: sum(v) / len(v) for c, v in sorted(cells.items())}}
+        log(f"  {emb.name}: recall@{base.top_k} {out[label]['recall_at_k']:.3f}, MRR {out[label]['mrr']:.3f}")
+    out["recall_diff"] = out["default"]["recall_at_k"] - out["torch"]["recall_at_k"]
+    out["mrr_diff"] = out["default"]["mrr"] - out["torch"]["mrr"]
+    return out
+
+
+def archive_folder(sentences: list[str]) -> Path:
+    """10,000 short synthetic articles (a title and 3-6 corpus sentences each), cached."""
+    import random
+
+    folder = cache_root() / f"archive-{ARCHIVE_DOCS}-v{ARCHIVE_VERSION}" / "corpus"
+    marker = folder.parent / "complete"
+    if marker.exists():
+        return folder
+    log(f"archive: writing {ARCHIVE_DOCS:,} articles into {folder} (cached for later runs)")
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(7)
+    for i in range(ARCHIVE_DOCS):
+        body = " ".join(rng.sample(sentences, rng.randint(3, 6)))
+        (folder / f"a{i:05d}.txt").write_text(f"Archive report {i:05d}\n\n{body}\n", "utf-8")
+    marker.write_text("ok\n")
+    return folder
+
+
+def reingest_archive(ctx: dict) -> dict:
+    """``rag ingest`` of an unchanged 10,000-document folder: process wall time (p50 of 3)."""
+    from rag.bot import Bot
+    from rag.store import Store
+
+    base, emb = ctx["base"], ctx["embedder"]
+    folder = archive_folder(ctx["sentences"])
+    store_dir = folder.parent / f"store-{re.sub(r'[^A-Za-z0-9._-]+', '_', emb.name)}"
+    cfg = base.replace(corpus_dir=folder, store_dir=store_dir)
+    a = time.perf_counter()
+    rep = Bot(cfg, Store(path=store_dir, collection=cfg.collection), emb).ingest([folder])
+    log(f"archive: 10k store ready ({rep.summary()}; {time.perf_counter() - a:.1f}s)")
+    env = _env(ctx, store_dir)
+    walls, cpus, says = [], [], ""
+    for _ in range(3):
+        ctx["cont"].wait_quiet()
+        r = run_measured(rag_command() + ["ingest", str(folder)], env=env, cwd=ROOT)
+        if r["rc"]:
+            return {"error": f"rag ingest failed: {r['stderr'][-800:]}"}
+        walls.append(r["wall_s"])
+        cpus.append(r["cpu_s"])
+        says = r["stdout"].strip().splitlines()[-2:]
+        log(f"  unchanged re-ingest of {ARCHIVE_DOCS:,} documents: {r['wall_s']:.2f}s")
+    floor = run_measured([rag_command()[0], "--help"] if len(rag_command()) == 1 else rag_command() + ["--help"],
+                         cwd=ROOT)
+    return {"documents": ARCHIVE_DOCS, "chunks": Store(path=store_dir).count(), "wall_s": summary(walls),
+            "cpu_s": summary(cpus), "says": says, "p50_s": median(walls),
+            "floor_rag_help_s": floor["wall_s"]}
