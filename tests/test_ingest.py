@@ -183,3 +183,24 @@ def test_ingestion_streams_files_a_window_at_a_time(make_bot, tmp_path, monkeypa
     rep = bot.ingest()
     assert [p for p, _ in rep.errors] == [str(corpus / "syn_100.txt")] and rep.added == ["syn_101"]
     assert "syn_100" not in bot.store.documents() and "syn_101" in bot.store.documents()
+
+
+def test_ask_timings_say_where_cold_start_up_goes(tmp_path, corpus_copy):
+    """`rag ask --timings` (real store, embedder and default model): one JSON line whose stages
+    add up to the first token's time after process start."""
+    import json
+
+    env = {**os.environ, "RAG_STORE_DIR": str(tmp_path / "s"), "RAG_CORPUS_DIR": str(corpus_copy)}
+    assert subprocess.run([sys.executable, "-m", "rag.cli", "ingest"], env=env, capture_output=True).returncode == 0
+    r = subprocess.run([sys.executable, "-m", "rag.cli", "ask", "--timings",
+                        "When did Tongyi Qianwen open to the public?"], env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    line = [l for l in r.stderr.splitlines() if l.startswith("timings ")]
+    assert len(line) == 1, r.stderr[-2000:]
+    t = json.loads(line[0][len("timings "):])
+    stages = ("start_to_main_s", "open_store_s", "load_embedder_s", "load_model_s", "question_to_first_token_s")
+    assert all(isinstance(t[k], float) and t[k] >= 0 for k in stages), t
+    assert abs(sum(t[k] for k in stages) - t["process_start_to_first_token_s"]) < 0.01
+    assert t["answer.retrieval_s"] < t["question_to_first_token_s"] and t["refused"] is False
+    assert "Sources:" in r.stdout  # the answer itself is printed as by `rag ask`
