@@ -91,14 +91,13 @@ class Retriever:
             for t in ts:
                 df[t] = df.get(t, 0) + 1
         common = {t for t, c in df.items() if c > max(2, len(order) // 3)}
-        docs = self.store.documents(fresh=False)
         kept: list[Passage] = []
         for cid in order:
             text, meta = payload[cid]
             doc_id = meta["doc_id"]
             dup_of = None
             for p in kept:
-                if p.doc_id != doc_id and self._same_content(cid, p.chunk_id, terms, common, docs,
+                if p.doc_id != doc_id and self._same_content(cid, p.chunk_id, terms, common,
                                                             doc_id, p.doc_id, payload):
                     dup_of = p
                     break
@@ -118,13 +117,14 @@ class Retriever:
         return kept
 
     @staticmethod
-    def _same_content(a, b, terms, common, docs, doc_a, doc_b, payload) -> bool:
+    def _same_content(a, b, terms, common, doc_a, doc_b, payload) -> bool:
         ta, tb = terms[a] - common, terms[b] - common
         shared = len(ta & tb)
         smaller = max(1, min(len(ta), len(tb)))
-        ra, rb = docs.get(doc_a), docs.get(doc_b)
-        declared = bool(ra and rb and (ra.metadata.get("translation_of") == doc_b
-                                       or rb.metadata.get("translation_of") == doc_a))
+        # a chunk carries its document's fields (``translation_of`` from metadata.json among
+        # them), so no per-query read of the document registry is needed at any store size
+        declared = (payload[a][1].get("translation_of") == doc_b
+                    or payload[b][1].get("translation_of") == doc_a)
         if declared:  # a translation: same names, or the same place in the article
             return ((shared >= TRANSLATION_TERMS and shared / smaller >= TRANSLATION_SHARE)
                     or abs(_position(payload[a][1]) - _position(payload[b][1])) <= TRANSLATION_POSITION)

@@ -229,14 +229,19 @@ class Store:
         return docs if include_deleted else {i: r for i, r in docs.items() if r.state != DELETED}
 
     def _read_documents(self) -> dict[str, DocRecord]:
-        got = self.docs.get(include=["metadatas"])
-        out = {}
-        for i, m in zip(got["ids"], got["metadatas"]):
-            if i == META_ID:
-                continue
-            m = dict(m)
-            out[i] = DocRecord(i, m.pop("fingerprint", ""), m.pop("state", "done"), m)
-        return out
+        """Every document record, read a page at a time (one unpaged read of a registry of
+        100,000+ documents exceeds SQLite's limit on query variables)."""
+        out, offset = {}, 0
+        while True:
+            got = self.docs.get(include=["metadatas"], limit=MAX_BATCH, offset=offset)
+            if not got["ids"]:
+                return out
+            for i, m in zip(got["ids"], got["metadatas"]):
+                if i == META_ID:
+                    continue
+                m = dict(m)
+                out[i] = DocRecord(i, m.pop("fingerprint", ""), m.pop("state", "done"), m)
+            offset += len(got["ids"])
 
     @_guarded
     def document_text(self, doc_id: str) -> str:

@@ -260,3 +260,20 @@ def test_one_long_document_is_written_in_steps_and_resumes_where_it_stopped(make
     assert rep.updated == ["big"] and rep.chunks_embedded == total - len(kept)  # only the rest
     assert set(bot.store.all_chunk_texts()) == clean
     assert bot.store.keyword_index().ids == sorted(clean)
+
+
+def test_the_document_registry_is_read_a_page_at_a_time(make_bot, tmp_path, monkeypatch):
+    """A registry larger than one read (at 1,000,000 chunks an unpaged read exceeded SQLite's
+    variable limit) is read page by page, and answers the same."""
+    import rag.store as store_module
+
+    corpus = tmp_path / "corpus"
+    for i in range(7):
+        _article(corpus, f"a{i}.txt", f"The harbour of town number {i} reopened after the storm.")
+    bot = make_bot(corpus)
+    bot.ingest()
+    whole = bot.store.documents(include_deleted=True)
+    monkeypatch.setattr(store_module, "MAX_BATCH", 2)
+    paged = store_module.Store(path=bot.config.store_path).documents(include_deleted=True)
+    assert sorted(paged) == sorted(whole) == [f"a{i}" for i in range(7)]
+    assert all(paged[d].fingerprint == whole[d].fingerprint for d in whole)
