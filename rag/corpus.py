@@ -105,9 +105,7 @@ def scan_folder_or_files(paths: list[Path], unchanged=None) -> ScanResult:
             check_readable(f)
             meta = _folder_metadata(f.parent, meta_cache)
             m = meta.get(f.stem, {})
-            ext = f.suffix.lower()
-            if ext not in SUPPORTED_EXTENSIONS:
-                raise RagError(f"unsupported file type {ext or '(none)'}; use {', '.join(SUPPORTED_EXTENSIONS)}")
+            check_extension(f)
             raw = f.read_bytes()
             h = content_hash(raw, m)
             if f.stem not in seen and unchanged is not None and unchanged(f.stem, h):
@@ -170,11 +168,17 @@ def _folder_metadata(folder: Path, cache: dict) -> dict:
     return cache[folder]
 
 
-def load_file(path: Path, meta: dict | None = None) -> Document:
-    meta = meta or {}
+def check_extension(path: Path) -> str:
+    """The file's lower-case extension, or a clear error when it is not a supported article type."""
     ext = path.suffix.lower()
     if ext not in SUPPORTED_EXTENSIONS:
         raise RagError(f"unsupported file type {ext or '(none)'}; use {', '.join(SUPPORTED_EXTENSIONS)}")
+    return ext
+
+
+def load_file(path: Path, meta: dict | None = None) -> Document:
+    meta = meta or {}
+    ext = check_extension(path)
     raw = path.read_bytes()
     text = decode(raw)
     if ext in (".html", ".htm"):
