@@ -179,8 +179,7 @@ def reingest_archive(ctx: dict) -> dict:
         cpus.append(r["cpu_s"])
         says = r["stdout"].strip().splitlines()[-2:]
         log(f"  unchanged re-ingest of {ARCHIVE_DOCS:,} documents: {r['wall_s']:.2f}s")
-    floor = run_measured([rag_command()[0], "--help"] if len(rag_command()) == 1 else rag_command() + ["--help"],
-                         cwd=ROOT)
+    floor = run_measured(rag_command() + ["--help"], cwd=ROOT)
     return {"documents": ARCHIVE_DOCS, "chunks": Store(path=store_dir).count(), "wall_s": summary(walls),
             "cpu_s": summary(cpus), "says": says, "p50_s": median(walls),
             "floor_rag_help_s": floor["wall_s"]}
