@@ -334,16 +334,19 @@ class Store:
     def all_chunk_texts(self) -> dict[str, str]:
         return dict(self.iter_chunk_texts())
 
-    @_guarded
     def iter_chunk_texts(self):
         """Every chunk as (id, text), read from Chroma a page at a time."""
         offset = 0
         while True:
-            got = self.chunks.get(include=["documents"], limit=MAX_BATCH, offset=offset)
+            got = self._chunk_page(offset)
             if not got["ids"]:
                 return
             yield from zip(got["ids"], got["documents"])
             offset += len(got["ids"])
+
+    @_guarded
+    def _chunk_page(self, offset: int) -> dict:  # guarded per call: a generator would escape it
+        return self.chunks.get(include=["documents"], limit=MAX_BATCH, offset=offset)
 
     # -- keyword index -----------------------------------------------------------------
     def keyword_index(self) -> "KeywordIndex":
