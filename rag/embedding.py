@@ -73,7 +73,7 @@ class Embedder:
 
     ``name`` is the model name for the torch backend and ``<model>+<backend>`` otherwise: it goes
     into every document's ingestion fingerprint, so switching backend re-embeds a store.
-    ``cache_root`` (``<RAG_HOME>/embedders``) is required by the ONNX backends.
+    ``cache_root`` (``<models folder>/embedders``) is required by every backend but torch.
     """
 
     def __init__(self, name: str, batch_size: int = 32, device: str = "cpu", backend: str = "torch",
@@ -90,7 +90,7 @@ class Embedder:
         self.cache_dir: Path | None = None
         if backend != "torch":
             if cache_root is None:
-                raise RagError(f"embedder backend {backend!r} needs a cache folder (<RAG_HOME>/embedders)")
+                raise RagError(f"embedder backend {backend!r} needs a cache folder (<models folder>/embedders)")
             slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
             self.cache_dir = Path(cache_root).expanduser() / f"{slug}-{backend}"
 
@@ -98,7 +98,7 @@ class Embedder:
     def model(self):
         force_offline()
         if self.backend != "torch":
-            session = _OnnxEncoder(self._onnx_file(), self._tokenizer, self.max_seq_length,
+            session = _OnnxEncoder(self._exported_file(), self._tokenizer, self.max_seq_length,
                                    _pooling_mode(self.path), self.backend)
             self.loaded = True
             return session
@@ -166,7 +166,7 @@ class Embedder:
         return self.encode([text])[0]
 
     # --- ONNX export cache -------------------------------------------------------------------
-    def _onnx_file(self) -> Path:
+    def _exported_file(self) -> Path:
         """The verified exported model, exported (again) when missing or not matching its checksums."""
         assert self.cache_dir is not None
         main = OPENVINO_FILE if self.backend == "openvino" else ONNX_FILE
