@@ -12,12 +12,11 @@ skipped and the results say so; the third always runs.
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
 
-from .harness import ROOT, log, median, rag_command, ratio, run_measured, summary
+from .harness import ROOT, log, median, rag_command, rag_env, ratio, run_measured, summary
 from .synthetic import cache_root
 
 SAMPLE_CHUNKS = 1500  # torch encode of the whole 12,800-chunk set would add ~6 minutes
@@ -48,18 +47,12 @@ def run(ctx: dict) -> dict:
     return out
 
 
-def _env(ctx: dict, store_dir: Path) -> dict:
-    base = ctx["base"]
-    return {**os.environ, "RAG_STORE_DIR": str(store_dir), "RAG_MODELS_DIR": str(base.model_cache),
-            "RAG_EMBEDDER_BACKEND": base.embedder_backend}
-
-
 def ingest_process(ctx: dict, corpus: Path) -> dict:
     """``rag ingest CORPUS`` into a fresh store, then again unchanged; torch encode of a sample."""
     from rag.store import Store
 
     store_dir = ctx["tmp"] / "rtqa-store"
-    env = _env(ctx, store_dir)
+    env = rag_env(ctx["base"], store_dir)
     ctx["cont"].wait_quiet()
     snap = ctx["cont"].snapshot()
     log(f"archive: rag ingest {corpus} (fresh store)")
@@ -168,7 +161,7 @@ def reingest_archive(ctx: dict) -> dict:
     a = time.perf_counter()
     rep = Bot(cfg, Store(path=store_dir, collection=cfg.collection), emb).ingest([folder])
     log(f"archive: 10k store ready ({rep.summary()}; {time.perf_counter() - a:.1f}s)")
-    env = _env(ctx, store_dir)
+    env = rag_env(ctx["base"], store_dir)
     walls, cpus, says = [], [], ""
     for _ in range(3):
         ctx["cont"].wait_quiet()

@@ -6,10 +6,9 @@ model, analysing the question, retrieval, prompt evaluation up to the first toke
 from __future__ import annotations
 
 import json
-import os
 
 from .answer import corpus_bot
-from .harness import ROOT, load_questions, log, median, rag_command, run_measured
+from .harness import ROOT, load_questions, log, median, rag_command, rag_env, run_measured
 
 STAGES = ("start_to_main_s", "open_store_s", "load_embedder_s", "load_model_s", "answer.analyse_s",
           "answer.retrieval_s", "question_to_first_token_s", "process_start_to_first_token_s")
@@ -20,8 +19,7 @@ def run(ctx: dict, repeats: int = 3) -> dict:
         corpus_bot(ctx)
     base = ctx["base"]
     q = (ctx.get("answer_questions") or [load_questions(1, True)[0]["question"]])[0]
-    env = {**os.environ, "RAG_STORE_DIR": str(ctx["answer_store"]), "RAG_CORPUS_DIR": str(ROOT / "corpus"),
-           "RAG_MODELS_DIR": str(base.model_cache), "RAG_EMBEDDER_BACKEND": base.embedder_backend}
+    env = rag_env(base, ctx["answer_store"], RAG_CORPUS_DIR=str(ROOT / "corpus"))
     runs = []
     for r in range(repeats):
         ctx["cont"].wait_quiet()

@@ -263,6 +263,13 @@ def run_measured(cmd: list[str], env: dict | None = None, cwd: Path | None = Non
                 "stderr": (Path(d) / "err").read_text("utf-8", "replace")[-2000:]}
 
 
+def rag_env(base, store_dir: Path, **more: str) -> dict:
+    """The environment for a `rag` process of this run: its store, and the run's models folder
+    and embedder backend (so the process reuses the export and answers with the same vectors)."""
+    return {**os.environ, "RAG_STORE_DIR": str(store_dir), "RAG_MODELS_DIR": str(base.model_cache),
+            "RAG_EMBEDDER_BACKEND": base.embedder_backend, **more}
+
+
 def rag_command() -> list[str]:
     script = Path(sys.executable).parent / "rag"
     return [str(script)] if script.exists() else [sys.executable, "-m", "rag.cli"]
