@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from rag.store import chunk_record
+
 from .harness import free_port, interleaved, log, ratio, stop, summary, wait_http
 from .retrieval import question_vectors, retrieval_ops
 from .synthetic import retrieval_store
@@ -24,7 +26,8 @@ def copy_store(src, dst) -> None:
         got = src.chunks.get(include=["embeddings", "documents", "metadatas"], limit=PAGE, offset=offset)
         if not got["ids"]:
             break
-        dst.add_chunks(got["ids"], got["embeddings"], got["documents"], got["metadatas"])
+        records = [chunk_record(t, m) for t, m in zip(got["documents"], got["metadatas"])]
+        dst.add_chunks(got["ids"], got["embeddings"], [t for t, _ in records], [m for _, m in records])
         offset += len(got["ids"])
     records = src.documents()
     offset = 0

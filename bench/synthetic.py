@@ -125,7 +125,7 @@ def retrieval_store(n: int, sentences: list[str]) -> tuple[Path, dict]:
                                   "language": "en", "n_chars": len(doc_text), "n_chunks": len(parts)},
                          doc_text))
         a = time.perf_counter()
-        store.mark_pending_many(docs)
+        store.mark_pending_many([(i, m) for i, m, _ in docs])
         b = time.perf_counter()
         store.add_chunks(ids, vecs, texts, metas)
         c = time.perf_counter()

@@ -2,8 +2,8 @@
 
 Sizes are counted with tiktoken (cl100k_base, from llama-index-core's offline cache). A chunk
 packs whole sentences up to ``max_tokens``; a sentence longer than that is cut at word
-boundaries. An optional ``fits`` callback (the embedder's own word-piece limit) can veto a chunk,
-which is then split further, so the embedder never truncates a chunk.
+boundaries. An optional ``pieces`` (the embedder's own tokenizer and word-piece limit) vetoes a
+chunk, which is then split further, so the embedder never truncates a chunk.
 
 Every chunk keeps ``doc.text[start:end] == chunk.text`` and an id derived from the document id,
 the span and the text: re-chunking an unchanged document yields the same ids.
@@ -19,7 +19,7 @@ import os
 import re
 from bisect import bisect_right
 from functools import lru_cache
-from typing import Callable, Iterator
+from typing import Iterator, Protocol
 
 from .text import sentence_spans
 from .types import Chunk
@@ -49,24 +49,62 @@ def count_tokens(text: str) -> int:
     return len(_encoding().encode(text, disallowed_special=()))
 
 
+class WordPieces(Protocol):
+    """The embedder's own tokenizer: a chunk longer than ``piece_limit`` pieces would be truncated."""
+    piece_limit: int
+
+    def count_pieces(self, texts: list[str]) -> list[int]:
+        """Pieces per text, the model's special tokens included."""
+
+
 def chunk_document(doc_id: str, text: str, max_tokens: int = 120,
-                   fits: Callable[[str], bool] | None = None) -> list[Chunk]:
-    pieces = []  # (start, end) units no longer than max_tokens
-    for s, e in sentence_spans(text):
-        pieces.extend(_split_long(text, s, e, max_tokens, fits))
-    chunks, cur_s, cur_e = [], None, None
-    for s, e in pieces:
-        if cur_s is not None and (count_tokens(text[cur_s:e]) > max_tokens
-                                  or (fits and not fits(text[cur_s:e]))):
-            chunks.append((cur_s, cur_e))
-            cur_s = None
+                   pieces: WordPieces | None = None) -> list[Chunk]:
+    sentences = sentence_spans(text)
+    limit = pieces.piece_limit if pieces else 0
+    counts = pieces.count_pieces([text[s:e] for s, e in sentences]) if pieces else [0] * len(sentences)
+    units, unit_counts = [], []  # (start, end) units within both budgets, and their word pieces
+    for (s, e), n in zip(sentences, counts):
+        if (e - s <= max_tokens * WINDOW_CHARS_PER_TOKEN and n <= limit or not pieces) \
+                and count_tokens(text[s:e]) <= max_tokens and text[s:e] == text[s:e].strip():
+            units.append((s, e))  # what _split_long yields for a sentence within budget
+            unit_counts.append(n)
+            continue
+        cut = list(_split_long(text, s, e, max_tokens, pieces))
+        units.extend(cut)
+        unit_counts.extend(pieces.count_pieces([text[a:b] for a, b in cut]) if pieces else [0] * len(cut))
+    spans = _pack(text, units, max_tokens, pieces, unit_counts)
+    if pieces and any(n > limit for n in pieces.count_pieces([text[s:e] for s, e in spans])):
+        spans = _pack(text, units, max_tokens, pieces, None)  # an estimate was short: count each step
+    return [Chunk(id=chunk_id(doc_id, s, e, text[s:e]), doc_id=doc_id, text=text[s:e],
+                  start=s, end=e, index=i) for i, (s, e) in enumerate(spans)]
+
+
+def _pack(text: str, units: list[tuple[int, int]], max_tokens: int, pieces: WordPieces | None,
+          counts: list[int] | None) -> list[tuple[int, int]]:
+    """Whole units packed in order into spans within both budgets.
+
+    The word pieces of a growing span are estimated from its units' ``counts`` less the special
+    tokens repeated; that is exact when units are separated by spaces or punctuation, as
+    sentences are. The span is counted exactly only when the estimate is over the limit, so it
+    is closed where a full count would close it. Without ``counts`` every step is counted (the
+    fallback when a packed span turns out over the limit after all)."""
+    special = pieces.count_pieces([""])[0] if pieces and counts is not None else 0
+    spans, cur_s, cur_e, est = [], None, None, 0
+    for i, (s, e) in enumerate(units):
+        if cur_s is not None:
+            est += (counts[i] - special) if counts is not None else 0
+            full = count_tokens(text[cur_s:e]) > max_tokens
+            if not full and pieces and (counts is None or est > pieces.piece_limit):
+                full = pieces.count_pieces([text[cur_s:e]])[0] > pieces.piece_limit
+            if full:
+                spans.append((cur_s, cur_e))
+                cur_s = None
         if cur_s is None:
-            cur_s = s
+            cur_s, est = s, (counts[i] if counts is not None else 0)
         cur_e = e
     if cur_s is not None:
-        chunks.append((cur_s, cur_e))
-    return [Chunk(id=chunk_id(doc_id, s, e, text[s:e]), doc_id=doc_id, text=text[s:e],
-                  start=s, end=e, index=i) for i, (s, e) in enumerate(chunks)]
+        spans.append((cur_s, cur_e))
+    return spans
 
 
 # a piece of an over-long sentence is looked for within this many characters per token of the
@@ -76,10 +114,11 @@ WINDOW_CHARS_PER_TOKEN = 12
 
 
 def _split_long(text: str, s: int, e: int, max_tokens: int,
-                fits: Callable[[str], bool] | None) -> Iterator[tuple[int, int]]:
+                pieces: WordPieces | None) -> Iterator[tuple[int, int]]:
     """Cut an over-long sentence at word (or, for CJK, character) boundaries."""
     def ok(piece: str) -> bool:
-        return count_tokens(piece) <= max_tokens and (fits is None or fits(piece))
+        return count_tokens(piece) <= max_tokens and (
+            pieces is None or pieces.count_pieces([piece])[0] <= pieces.piece_limit)
 
     spaces = [s + m.start() for m in re.finditer(r"\s+", text[s:e])]
     window = max_tokens * WINDOW_CHARS_PER_TOKEN

@@ -28,7 +28,7 @@ from .store import DELETED, terms_field
 # call); a killed run redoes at most one batch
 BATCH_CHUNKS = 512
 # file bytes read and chunked ahead of embedding: memory stays bounded however large the archive
-WINDOW_BYTES = 4_000_000
+WINDOW_BYTES = 1_000_000
 
 
 @dataclass
@@ -150,51 +150,53 @@ def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_prog
     """Read, chunk, embed and write ``todo`` as a stream: files are loaded and chunked a window
     of at most WINDOW_BYTES at a time, and chunks are embedded and written in steps of at most
     ``batch_chunks``, across and within documents (one long document spans several steps). The
-    progress total grows as windows are chunked; the bar moves per step.
+    progress total grows as windows are chunked; the bar moves as steps are written.
+
+    Three threads share the work: this one embeds; one reads and chunks the next window
+    (``_Ahead``); one writes the previous step (``_Writer``), at most one step behind and in
+    order, so the write protocol is unchanged. (rtqa-dev, 15,606 chunks, 2 cores: 90 s one step
+    after another, 68 s so.)
 
     A document is marked pending, with the fingerprint it is being written for, before its first
     chunk is written, and done after its last. A run killed inside a long document resumes it:
     chunks already written for that same fingerprint are kept, not embedded again."""
     bar = None
-    done = total = 0
+    total = 0
     step = _Step()
-    for window in _windows(todo, WINDOW_BYTES):
-        chunked = []
-        for pf in window:
-            try:
-                doc = pf.load()
-            except RagError as e:  # unreadable after all: reported, its old data (if any) untouched
-                rep.errors.append((pf.source_path, str(e)))
+    writer = _Writer(lambda done: _report(bar, on_progress, done, total))
+    windows = _Ahead(_chunked_windows(todo, embedder, chunk_tokens))
+    try:
+        for chunked, errors in windows:
+            for pf, message in errors:  # unreadable after all: reported, its old data (if any) untouched
+                rep.errors.append((pf.source_path, message))
                 for ids in (rep.added, rep.updated):
                     if pf.id in ids:
                         ids.remove(pf.id)
-                continue
-            chunks = chunk_document(doc.id, doc.text, chunk_tokens, fits=embedder.fits)
-            chunked.append((doc, fingerprint(doc.content_hash, embedder.name, chunk_tokens), chunks))
-            total += len(chunks)
-        if progress and bar is None and total:
-            from tqdm import tqdm
+            total += sum(len(chunks) for _, _, chunks in chunked)
+            if progress and bar is None and total:
+                from tqdm import tqdm
 
-            bar = tqdm(total=total, unit="chunk", desc="embedding", leave=False)
-        elif bar:
-            bar.total = total
-            bar.refresh()
-        for doc, fp, chunks in chunked:
-            rec = records.get(doc.id)
-            keep: set[str] = set()
-            if rec and rec.state == "pending" and rec.metadata.get(PENDING_FINGERPRINT) == fp:
-                keep = store.chunk_ids_of(doc.id) & {c.id for c in chunks}
-            step.start(doc, fp, len(chunks), keep)
-            for c in chunks:
-                if c.id in keep:
-                    continue
-                step.chunks.append((doc, c))
-                if len(step.chunks) >= batch_chunks:
-                    done += step.flush(store, embedder, rep)
-                    _report(bar, on_progress, done, total)
-            done += len(keep)
-    done += step.flush(store, embedder, rep)
-    _report(bar, on_progress, done, total)
+                bar = tqdm(total=total, unit="chunk", desc="embedding", leave=False)
+            elif bar:
+                bar.total = total
+                bar.refresh()
+            for doc, fp, chunks in chunked:
+                rec = records.get(doc.id)
+                keep: set[str] = set()
+                if rec and rec.state == "pending" and rec.metadata.get(PENDING_FINGERPRINT) == fp:
+                    keep = store.chunk_ids_of(doc.id) & {c.id for c in chunks}
+                step.start(doc, fp, len(chunks), keep)
+                for c in chunks:
+                    if c.id in keep:
+                        continue
+                    step.chunks.append((doc, c))
+                    if len(step.chunks) >= batch_chunks:
+                        writer.submit(step.flush(store, embedder, rep))
+                writer.kept(len(keep))
+        writer.submit(step.flush(store, embedder, rep))
+    finally:
+        windows.close()
+        writer.close()  # the step in flight is written (or fails) before the store is settled
     if bar:
         bar.close()
 
@@ -202,11 +204,110 @@ def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_prog
 PENDING_FINGERPRINT = "pending_fingerprint"  # in a pending record: the content being written
 
 
+def _chunked_windows(todo, embedder, chunk_tokens):
+    """Per window of files: ([(doc, fingerprint, chunks)], [(file, load error)])."""
+    for window in _windows(todo, WINDOW_BYTES):
+        chunked, errors = [], []
+        for pf in window:
+            try:
+                doc = pf.load()
+            except RagError as e:
+                errors.append((pf, str(e)))
+                continue
+            chunks = chunk_document(doc.id, doc.text, chunk_tokens, pieces=embedder)
+            chunked.append((doc, fingerprint(doc.content_hash, embedder.name, chunk_tokens), chunks))
+        yield chunked, errors
+
+
+class _Ahead:
+    """Iterates ``items`` on a thread of its own, one item ahead of the caller: the next window
+    is read and chunked while this one is embedded (tokenisers and inference release the GIL).
+    An error of ``items`` is raised to the caller in its place; ``close`` stops the thread."""
+
+    _END = object()
+
+    def __init__(self, items):
+        import queue
+        import threading
+
+        self.queue: queue.Queue = queue.Queue(maxsize=1)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(items,), daemon=True,
+                                       name="rag-ingest-chunk")
+        self.thread.start()
+
+    def _run(self, items) -> None:
+        try:
+            for item in items:
+                if not self._put((item, None)):
+                    return
+            self._put((self._END, None))
+        except BaseException as e:  # handed to the caller, raised there
+            self._put((None, e))
+
+    def _put(self, entry) -> bool:
+        import queue
+
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self):
+        while True:
+            item, error = self.queue.get()
+            if error is not None:
+                raise error
+            if item is self._END:
+                return
+            yield item
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
 def _report(bar, on_progress, done: int, total: int) -> None:
     if bar:
         bar.update(done - bar.n)
     if on_progress:
         on_progress(done, total)
+
+
+class _Writer:
+    """Runs steps' writes in order on one thread, at most one step behind the caller; a write's
+    error is raised to the caller at its next ``submit`` or at ``close``. ``on_written(chunks)``
+    is called on the caller's thread with the running count of chunks written or kept."""
+
+    def __init__(self, on_written):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="rag-ingest-write")
+        self.in_flight = None
+        self.on_written = on_written
+        self.done = 0
+
+    def kept(self, n: int) -> None:
+        self.done += n
+
+    def _settle(self) -> None:
+        if self.in_flight is not None:
+            future, self.in_flight = self.in_flight, None
+            self.done += future.result()
+            self.on_written(self.done)
+
+    def submit(self, write) -> None:
+        self._settle()
+        self.in_flight = self.pool.submit(write)
+
+    def close(self) -> None:
+        try:
+            self._settle()
+        finally:
+            self.pool.shutdown(wait=True)
 
 
 class _Step:
@@ -221,33 +322,38 @@ class _Step:
         self.begun.append((doc, fp, keep))
         self.left[doc.id] = [doc, fp, n_chunks - len(keep), n_chunks]
 
-    def flush(self, store, embedder, rep) -> int:
-        """Write the step: pending marks and old chunks' removal for the documents begun in it,
-        then its chunks, then done marks for the documents it finished. Returns chunks written."""
-        if self.begun:
-            store.mark_pending_many([(d.id, {**doc_metadata(d), PENDING_FINGERPRINT: fp}, d.text)
-                                     for d, fp, _ in self.begun])
-            keep = set().union(*(k for _, _, k in self.begun))
-            rep.chunks_deleted += len(store.delete_chunks_of_many([d.id for d, _, _ in self.begun], keep=keep))
-            self.begun = []
-        texts = [c.text for _, c in self.chunks]
-        if texts:
-            vectors = embedder.encode(texts).tolist()
-            metas, by_doc = [], {}
-            for doc, c in self.chunks:
-                if doc.id not in by_doc:  # a chunk carries its document's fields, not its path
-                    by_doc[doc.id] = {k: v for k, v in doc_metadata(doc).items()
-                                      if k not in ("source_path", CONTENT_HASH)}
-                metas.append({**by_doc[doc.id], "start": c.start, "end": c.end, "index": c.index,
-                              "terms": terms_field(c.text)})
-            store.add_chunks([c.id for _, c in self.chunks], vectors, texts, metas)
-            for doc, _ in self.chunks:
-                self.left[doc.id][2] -= 1
-        rep.chunks_embedded += len(texts)
+    def flush(self, store, embedder, rep):
+        """Embed the step's chunks now; return its writes, to run in this order: pending marks
+        and old chunks' removal for the documents begun in it, then its chunks, then done marks
+        for the documents it finished. The writes return the number of chunks written."""
+        begun, chunks = self.begun, self.chunks
+        self.begun, self.chunks = [], []
+        texts = [c.text for _, c in chunks]
+        vectors = embedder.encode(texts) if texts else []
+        metas, by_doc = [], {}
+        for doc, c in chunks:
+            if doc.id not in by_doc:  # a chunk carries its document's fields, not its path
+                by_doc[doc.id] = {k: v for k, v in doc_metadata(doc).items()
+                                  if k not in ("source_path", CONTENT_HASH)}
+            metas.append({**by_doc[doc.id], "start": c.start, "end": c.end, "index": c.index,
+                          "terms": terms_field(c.text)})
+            self.left[doc.id][2] -= 1
         finished = [v for v in self.left.values() if v[2] == 0]
-        if finished:
-            store.mark_done_many([(doc.id, fp, doc_metadata(doc, n), doc.text) for doc, fp, _, n in finished])
-            for doc, *_ in finished:
-                del self.left[doc.id]
-        self.chunks = []
-        return len(texts)
+        for doc, *_ in finished:
+            del self.left[doc.id]
+
+        def write() -> int:
+            if begun:
+                store.mark_pending_many([(d.id, {**doc_metadata(d), PENDING_FINGERPRINT: fp})
+                                         for d, fp, _ in begun])
+                keep = set().union(*(k for _, _, k in begun))
+                rep.chunks_deleted += len(store.delete_chunks_of_many([d.id for d, _, _ in begun], keep=keep))
+            if texts:
+                store.add_chunks([c.id for _, c in chunks], vectors, texts, metas)
+            rep.chunks_embedded += len(texts)
+            if finished:
+                store.mark_done_many([(doc.id, fp, doc_metadata(doc, n), doc.text)
+                                      for doc, fp, _, n in finished])
+            return len(texts)
+
+        return write

@@ -2,7 +2,10 @@
 
 Two Chroma collections hold everything a store needs, so a server-mode store is complete on
 the server:
-- ``<name>``: one record per chunk (vector, text, document metadata, character span);
+- ``<name>``: one record per chunk (vector, document metadata, character span, and the text as
+  the metadata field ``chunk_text``: Chroma builds a full-text index of every record's document,
+  which this store never queries, and which cost a third of ingestion's writes; chunks of older
+  stores keep their text as the document, and are read either way);
 - ``<name>__docs``: one record per document (fingerprint, state, metadata, cleaned text) and
   a ``__meta__`` record (generation counter, embedder).
 
@@ -41,6 +44,16 @@ class DocRecord:
 
 def _sanitize(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", s)[:120]
+
+
+CHUNK_TEXT = "chunk_text"  # a chunk record's text, in its metadata
+
+
+def chunk_record(document: str | None, meta: dict) -> tuple[str, dict]:
+    """(text, metadata) of a chunk record as Chroma returns it, in either layout."""
+    meta = dict(meta or {})
+    text = meta.pop(CHUNK_TEXT, None)
+    return (text if text is not None else document or ""), meta
 
 
 def terms_field(text: str) -> str:
@@ -250,9 +263,10 @@ class Store:
             raise RagError(f"no document {doc_id!r} in the store")
         return got["documents"][0]
 
-    def mark_pending_many(self, docs: list[tuple[str, dict, str]]) -> None:
-        """(id, metadata, text) recorded before any chunk is written: a killed run is resumable."""
-        self._put_docs([(i, "", "pending", m, t) for i, m, t in docs])
+    def mark_pending_many(self, docs: list[tuple[str, dict]]) -> None:
+        """(id, metadata) recorded before any chunk is written: a killed run is resumable. The
+        text is written with the done mark (writing it twice cost a tenth of ingestion)."""
+        self._put_docs([(i, "", "pending", m, "") for i, m in docs])
 
     def mark_done_many(self, docs: list[tuple[str, str, dict, str]]) -> None:
         """(id, fingerprint, metadata, text) recorded after all its chunks are written."""
@@ -304,8 +318,8 @@ class Store:
     def add_chunks(self, ids, embeddings, texts, metadatas) -> None:
         for i in range(0, len(ids), MAX_BATCH):
             sl = slice(i, i + MAX_BATCH)
-            self.chunks.upsert(ids=ids[sl], embeddings=embeddings[sl], documents=texts[sl],
-                               metadatas=metadatas[sl])
+            self.chunks.upsert(ids=ids[sl], embeddings=embeddings[sl],
+                               metadatas=[{**m, CHUNK_TEXT: t} for m, t in zip(metadatas[sl], texts[sl])])
 
     @_guarded
     def count(self) -> int:
@@ -321,7 +335,7 @@ class Store:
                                 include=["metadatas", "documents", "distances"])
         if not res["ids"] or not res["ids"][0]:
             return []
-        return [(i, 1.0 - float(d), t, dict(m)) for i, d, t, m in
+        return [(i, 1.0 - float(d), *chunk_record(t, m)) for i, d, t, m in
                 zip(res["ids"][0], res["distances"][0], res["documents"][0], res["metadatas"][0])]
 
     @_guarded
@@ -329,7 +343,7 @@ class Store:
         if not ids:
             return {}
         got = self.chunks.get(ids=ids, include=["metadatas", "documents"])
-        return {i: (t, dict(m)) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        return {i: chunk_record(t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])}
 
     def all_chunk_texts(self) -> dict[str, str]:
         return dict(self.iter_chunk_texts())
@@ -341,12 +355,13 @@ class Store:
             got = self._chunk_page(offset)
             if not got["ids"]:
                 return
-            yield from zip(got["ids"], got["documents"])
+            for i, t, m in zip(got["ids"], got["documents"], got["metadatas"]):
+                yield i, chunk_record(t, m)[0]
             offset += len(got["ids"])
 
     @_guarded
     def _chunk_page(self, offset: int) -> dict:  # guarded per call: a generator would escape it
-        return self.chunks.get(include=["documents"], limit=MAX_BATCH, offset=offset)
+        return self.chunks.get(include=["documents", "metadatas"], limit=MAX_BATCH, offset=offset)
 
     # -- keyword index -----------------------------------------------------------------
     def keyword_index(self) -> "KeywordIndex":

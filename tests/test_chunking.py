@@ -54,7 +54,7 @@ def test_chunks_respect_token_budget_and_ids_are_stable():
 def test_no_chunk_is_truncated_by_the_embedder(embedder):
     # Chinese text costs many more word pieces than tiktoken tokens: the embedder's check splits
     text = "阿里巴巴宣布通义千问将于九月十三日起向公众开放，" * 40 + "。"
-    chunks = chunk_document("zh", text, max_tokens=400, fits=embedder.fits)
+    chunks = chunk_document("zh", text, max_tokens=400, pieces=embedder)
     assert len(chunks) > 1
     assert embedder.max_seq_length == 256  # read from the model folder, not assumed
     assert all(embedder.word_pieces(c.text) <= 256 for c in chunks)

@@ -230,7 +230,7 @@ def test_a_2mb_paragraph_chunks_in_linear_time_within_budget(embedder):
             "from rag.chunking import chunk_document, count_tokens\n"
             "from rag.embedding import Embedder\n"
             "e = Embedder('all-MiniLM-L6-v2'); t = _paragraph(2_000_000)\n"
-            "cs = chunk_document('big', t, 120, fits=e.fits)\n"
+            "cs = chunk_document('big', t, 120, pieces=e)\n"
             "assert all(t[c.start:c.end] == c.text and count_tokens(c.text) <= 120 and e.fits(c.text) for c in cs)\n"
             "assert len(t[cs[0].start:cs[-1].end]) > 1_990_000\n"
             "print(len(cs))") % str(ROOT)
@@ -255,7 +255,7 @@ def test_one_long_document_is_written_in_steps_and_resumes_where_it_stopped(make
 
     kept = sorted(clean)[: total // 2]
     bot.store.delete_chunks_of_many(["big"], keep=set(kept))
-    bot.store.mark_pending_many([("big", {**rec.metadata, PENDING_FINGERPRINT: rec.fingerprint}, "")])
+    bot.store.mark_pending_many([("big", {**rec.metadata, PENDING_FINGERPRINT: rec.fingerprint})])
     rep = bot.ingest()
     assert rep.updated == ["big"] and rep.chunks_embedded == total - len(kept)  # only the rest
     assert set(bot.store.all_chunk_texts()) == clean
