@@ -114,10 +114,35 @@ def open_client(path: Path | None, url: str | None):
         return client
     try:
         path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(path), settings=settings)
+        with _quiet_rust_panics():
+            return chromadb.PersistentClient(path=str(path), settings=settings)
     except BaseException as e:  # a damaged file can make Chroma's Rust core panic (BaseException)
         _reraise_interrupts(e)
         raise RagError(corrupt_message(path, e)) from None
+
+
+@contextmanager
+def _quiet_rust_panics():
+    """Chroma's Rust core prints a panic (message and backtrace) on stderr before Python sees it
+    as an exception; opening a damaged store panics so, and the caller then raises the recovery
+    message, which quotes the panic's own message. Anything else written meanwhile is passed on."""
+    import os
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode(errors="replace")
+            if text and "panicked at" not in text:
+                sys.stderr.write(text)
 
 
 class Store:
