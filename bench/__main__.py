@@ -109,8 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     a = time.perf_counter()
     emb.encode(["warm-up"])
     load_s = time.perf_counter() - a
-    torch_emb = emb if base.embedder_backend == "torch" else Embedder(base.embedder, backend="torch")
-    torch_emb.encode(["warm-up"])
+    torch_embs: list = []
+
+    def torch_embedder():  # the ingestion baseline, loaded on first use (a section may not need it)
+        if not torch_embs:
+            torch_embs.append(emb if base.embedder_backend == "torch" else Embedder(base.embedder, backend="torch"))
+            torch_embs[0].encode(["warm-up"])
+        return torch_embs[0]
+
     llms: list = []
 
     def shared_llm():  # loaded on first use by the archive section (xlqa's translations), then closed
@@ -121,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         return llms[0]
 
     ctx = {"p": p, "base": base, "tmp": tmp, "embedder": emb, "embedder_load_s": load_s,
-           "torch_embedder": torch_emb, "llm": shared_llm,
+           "torch_embedder": torch_embedder, "llm": shared_llm,
            "shared_bench": archive_section.shared_bench(args.shared_bench),
            "shared_bench_asked": args.shared_bench,
            "cont": Contention(wait_budget_s=30.0 if args.quick else 240.0),
