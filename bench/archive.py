@@ -69,7 +69,7 @@ def ingest_process(ctx: dict, corpus: Path) -> dict:
     ids = sorted(texts)
     step = max(1, len(ids) // SAMPLE_CHUNKS)
     sample = [texts[i] for i in ids[::step]][:SAMPLE_CHUNKS]
-    torch_emb, emb = ctx["torch_embedder"], ctx["embedder"]
+    torch_emb, emb = ctx["torch_embedder"](), ctx["embedder"]
     ctx["cont"].wait_quiet()
     a = time.perf_counter()
     torch_emb.model.encode(sample, batch_size=torch_emb.batch_size, normalize_embeddings=True,
@@ -105,7 +105,7 @@ def quality(ctx: dict, set_dir: Path) -> dict:
                  if line.strip()]
     questions = [q for q in questions if q.get("answerable") and q.get("gold_sources")]
     out: dict = {"questions": len(questions), "k": base.top_k}
-    for label, emb in (("default", ctx["embedder"]), ("torch", ctx["torch_embedder"])):
+    for label, emb in (("default", ctx["embedder"]), ("torch", ctx["torch_embedder"]())):
         backend = "torch" if label == "torch" else base.embedder_backend
         cfg = base.replace(corpus_dir=set_dir / "corpus", embedder_backend=backend)
         store_dir = cache_root() / "quality-stores" / corpus_key(set_dir / "corpus", cfg)
