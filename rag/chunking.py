@@ -53,8 +53,9 @@ class WordPieces(Protocol):
     """The embedder's own tokenizer: a chunk longer than ``piece_limit`` pieces would be truncated."""
     piece_limit: int
 
-    def count_pieces(self, texts: list[str]) -> list[int]:
-        """Pieces per text, the model's special tokens included."""
+    def count_pieces(self, texts: list[str], keep: bool = False) -> list[int]:
+        """Pieces per text, the model's special tokens included; ``keep``: these are the chunks
+        that will be embedded (the embedder may keep their pieces)."""
 
 
 def chunk_document(doc_id: str, text: str, max_tokens: int = 120,
@@ -73,7 +74,7 @@ def chunk_document(doc_id: str, text: str, max_tokens: int = 120,
         units.extend(cut)
         unit_counts.extend(pieces.count_pieces([text[a:b] for a, b in cut]) if pieces else [0] * len(cut))
     spans = _pack(text, units, max_tokens, pieces, unit_counts)
-    if pieces and any(n > limit for n in pieces.count_pieces([text[s:e] for s, e in spans])):
+    if pieces and any(n > limit for n in pieces.count_pieces([text[s:e] for s, e in spans], keep=True)):
         spans = _pack(text, units, max_tokens, pieces, None)  # an estimate was short: count each step
     return [Chunk(id=chunk_id(doc_id, s, e, text[s:e]), doc_id=doc_id, text=text[s:e],
                   start=s, end=e, index=i) for i, (s, e) in enumerate(spans)]

@@ -38,6 +38,9 @@ BACKENDS = EMBEDDER_BACKENDS  # defined with the setting that chooses one
 ONNX_FILE = "model.onnx"
 OPENVINO_FILE = "model.xml"  # OpenVINO IR (+ model.bin, fp16 weights: memory-mapped, half the RSS)
 CHECKSUMS = "checksums.json"
+# texts per forward pass: sentence-transformers' own 32 for torch; 16 for openvino, as fast (351
+# vs 350 chunks/s) with 55 MB less memory across its streams
+BATCH_SIZES = {"torch": 32, "openvino": 16}
 EXPORT_FORMAT = 3  # bump when the export recipe changes: old caches are re-exported
 
 log = logging.getLogger(__name__)
@@ -77,7 +80,7 @@ class Embedder:
     ``cache_root`` (``<models folder>/embedders``) is required by every backend but torch.
     """
 
-    def __init__(self, name: str, batch_size: int = 32, device: str = "cpu", backend: str = "torch",
+    def __init__(self, name: str, batch_size: int | None = None, device: str = "cpu", backend: str = "torch",
                  cache_root: Path | str | None = None):
         if backend not in BACKENDS:
             raise RagError(f"embedder backend {backend!r}: use one of {', '.join(BACKENDS)}")
@@ -85,7 +88,7 @@ class Embedder:
         self.backend = backend
         self.name = name if backend == "torch" else f"{name}+{backend}"
         self.path = resolve_embedder(name)
-        self.batch_size = batch_size
+        self.batch_size = batch_size or BATCH_SIZES.get(backend, 32)
         self.device = device
         self.loaded = False
         self.cache_dir: Path | None = None
@@ -99,7 +102,7 @@ class Embedder:
     def model(self):
         force_offline()
         if self.backend != "torch":
-            session = _OnnxEncoder(self._exported_file(), self._tokenizer, self.max_seq_length,
+            session = _OnnxEncoder(self._exported_file(), self._pieces, self.max_seq_length,
                                    _pooling_mode(self.path), self.backend)
             self.loaded = True
             return session
@@ -141,12 +144,18 @@ class Embedder:
         """Tokens the model sees, special tokens included."""
         return self.count_pieces([text])[0]
 
-    def count_pieces(self, texts: list[str]) -> list[int]:
-        """``word_pieces`` of many texts in one call (the chunker's ``WordPieces``)."""
+    def count_pieces(self, texts: list[str], keep: bool = False) -> list[int]:
+        """``word_pieces`` of many texts in one call (the chunker's ``WordPieces``). ``keep``: the
+        texts are about to be embedded (a chunker's final count), so their pieces are kept for
+        ``encode`` instead of tokenising them twice (tokenising is a tenth of ingestion's CPU)."""
         tok = self._tokenizer
         if hasattr(tok, "encode_batch"):  # tokenizers.Tokenizer
-            return [len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=True)]
+            return [len(ids) for ids, _ in self._pieces.of(texts, keep=keep and self.backend != "torch")]
         return [len(ids) for ids in tok(texts, add_special_tokens=True, truncation=False)["input_ids"]]
+
+    @cached_property
+    def _pieces(self) -> "_Pieces":
+        return _Pieces(self._tokenizer)
 
     @property
     def piece_limit(self) -> int:
@@ -357,7 +366,9 @@ def _openvino_runner(file: Path, threads: int):
         "NUM_STREAMS": threads, "INFERENCE_NUM_THREADS": threads})
     out = compiled.outputs[0]
     single, single_lock = compiled.create_infer_request(), threading.Lock()
-    streams = [compiled.create_infer_request() for _ in range(threads)]
+    # two requests per stream: a stream that finishes a batch starts the next one queued for it
+    # at once, while Python pools the result and tokenises another
+    streams = [compiled.create_infer_request() for _ in range(2 * threads)]
     streams_lock = threading.Lock()
 
     def run(feeds):
@@ -370,7 +381,7 @@ def _openvino_runner(file: Path, threads: int):
                     yield single.infer(first)[out].copy()
             return
         with streams_lock:
-            pending: deque = deque()  # requests started, oldest first; stream k % n is reused
+            pending: deque = deque()  # requests started, oldest first; request k % n is reused
             for k, feed in enumerate(_chain(first, second, feeds)):  # after its result is taken
                 if len(pending) == len(streams):
                     yield _result(pending.popleft(), out)
@@ -397,26 +408,65 @@ def _chain(first, second, rest):
 RUNNERS = {"onnx": _onnxruntime_runner, "onnx-int8": _onnxruntime_runner, "openvino": _openvino_runner}
 
 
+class _Pieces:
+    """The model's tokeniser, with the pieces of texts counted for embedding kept until they are
+    embedded (at most KEPT_TEXTS, the oldest dropped first; thread-safe)."""
+
+    KEPT_TEXTS = 20_000
+
+    def __init__(self, tokenizer):
+        import threading
+        from collections import OrderedDict
+
+        self.tokenizer = tokenizer
+        self.kept: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def of(self, texts: list[str], keep: bool = False, use_kept: bool = False) -> list[tuple]:
+        """(ids, type ids) per text, special tokens included, never truncated."""
+        import numpy as np
+
+        found = {}
+        if use_kept:
+            with self.lock:
+                found = {i: self.kept.pop(t) for i, t in enumerate(texts) if t in self.kept}
+        missing = [i for i in range(len(texts)) if i not in found]
+        if missing:
+            encs = self.tokenizer.encode_batch([texts[i] for i in missing], add_special_tokens=True)
+            for i, e in zip(missing, encs):
+                found[i] = (np.asarray(e.ids, dtype="int32"), np.asarray(e.type_ids, dtype="int32"))
+        out = [found[i] for i in range(len(texts))]
+        if keep:
+            with self.lock:
+                self.kept.update(zip(texts, out))
+                while len(self.kept) > self.KEPT_TEXTS:
+                    self.kept.popitem(last=False)
+        return out
+
+
 class _OnnxEncoder:
     """An exported transformer (run by onnxruntime or OpenVINO) + numpy pooling; batches sorted by
     length like sentence-transformers."""
 
-    def __init__(self, file: Path, tokenizer, max_len: int, pooling: str, backend: str):
+    def __init__(self, file: Path, pieces: _Pieces, max_len: int, pooling: str, backend: str):
         self.run, self.inputs = RUNNERS[backend](file, os.cpu_count() or 1)
-        self.tokenizer, self.max_len, self.pooling = tokenizer, max_len, pooling
+        self.pieces, self.max_len, self.pooling = pieces, max_len, pooling
         self.dimension = int(self.encode(["dimension"], 1, False).shape[1])
 
     def encode(self, texts: list[str], batch_size: int, show_progress: bool):
         import numpy as np
 
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        # batches of similar length in word pieces (by characters, as sentence-transformers
+        # sorts, batches of news chunks were 14% padding; by pieces, 3%)
+        pieces = self.pieces.of(texts, use_kept=True)
+        order = sorted(range(len(texts)), key=lambda i: -len(pieces[i][0]))
         batches = [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
         masks: deque = deque()  # of the batches fed and not yet pooled
         out = np.zeros((len(texts), 0), dtype="float32")
 
         def feeds():
             for idx in batches:
-                ids, types, mask = self._tensors([texts[i] for i in idx])
+                ids, types, mask = self._tensors([pieces[i] for i in idx])
                 masks.append(mask)
                 feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
                 yield {k: v for k, v in feed.items() if k in self.inputs}
@@ -439,21 +489,21 @@ class _OnnxEncoder:
             out[idx] = vec
         return out
 
-    def _tensors(self, texts: list[str]):
-        """(input ids, token types, attention mask) of a batch, padded to its longest text and
-        truncated at the model's limit (keeping the closing [SEP], like the HF tokenizer)."""
+    def _tensors(self, encs: list[tuple]):
+        """(input ids, token types, attention mask) of a batch of (ids, type ids), padded to its
+        longest text and truncated at the model's limit (keeping the closing [SEP], like the HF
+        tokenizer)."""
         import numpy as np
 
-        encs = self.tokenizer.encode_batch(texts, add_special_tokens=True)
-        width = min(self.max_len, max(len(e.ids) for e in encs))
-        ids = np.zeros((len(texts), width), dtype="int64")
+        width = min(self.max_len, max(len(e) for e, _ in encs))
+        ids = np.zeros((len(encs), width), dtype="int64")
         types = np.zeros_like(ids)
         mask = np.zeros_like(ids)
-        for row, e in enumerate(encs):
-            n = min(width, len(e.ids))
-            ids[row, :n] = e.ids[:n]
-            types[row, :n] = e.type_ids[:n]
+        for row, (e, t) in enumerate(encs):
+            n = min(width, len(e))
+            ids[row, :n] = e[:n]
+            types[row, :n] = t[:n]
             mask[row, :n] = 1
-            if len(e.ids) > width:
-                ids[row, n - 1] = e.ids[-1]
+            if len(e) > width:
+                ids[row, n - 1] = e[-1]
         return ids, types, mask

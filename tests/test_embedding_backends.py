@@ -191,3 +191,17 @@ def test_a_store_answers_only_the_embedder_that_made_it(tmp_path, corpus_copy, c
     assert gone not in other.store.documents()
     with pytest.raises(RagError, match="made by embedder 'all-MiniLM-L6-v2\\+onnx-int8'"):
         Bot(cfg, Store(path=tmp_path / "store"), torch_embedder, llm=object()).search("When did Tongyi Qianwen open to the public?")
+
+
+def test_pieces_kept_from_chunking_embed_as_tokenising_again(embedder):
+    """The chunker's final count keeps each chunk's word pieces for encode: the vectors must be
+    those of tokenising again, and the kept pieces are used up."""
+    import numpy as np
+
+    texts = [a + " " + b for a in corpus_sentences(20) for b in corpus_sentences(2)]
+    fresh = embedder.encode(texts)
+    embedder.count_pieces(texts, keep=True)
+    assert embedder.backend == "torch" or len(embedder._pieces.kept) >= len(set(texts))
+    again = embedder.encode(texts)
+    assert np.abs(fresh - again).max() < 1e-6
+    assert not any(t in embedder._pieces.kept for t in texts)
