@@ -33,7 +33,7 @@ class Config:
     embedder: str = "all-MiniLM-L6-v2"  # packaged name or a sentence-transformers folder
     embedder_backend: str = "openvino"  # openvino | torch | onnx | onnx-int8 (see EMBEDDER_BACKENDS)
     chunk_tokens: int = 120  # tiktoken cl100k tokens per chunk (upper bound)
-    ingest_batch: int = 512  # chunks embedded and written per step (a killed ingest redoes one)
+    ingest_batch: int = 2048  # chunks embedded and written per step (a killed ingest redoes one)
     top_k: int = 4
     model: str = "qwen2.5-coder-0.5b"  # preset name, .gguf path, hf:repo/file or http(s) URL
     model_sha256: str | None = None  # optional pin for a user-given .gguf
