@@ -171,6 +171,7 @@ class Store:
         self._doc_cache: tuple[int, dict[str, DocRecord]] | None = None
         self._gen: tuple[int, float] | None = None
         self._embedder: str | None = None  # which embedder made the vectors (from the meta record)
+        self._writing = False
 
     @property
     def location(self) -> str:
@@ -248,9 +249,11 @@ class Store:
         while the change was being written is never stamped (its generation is unsettled), so
         no process keeps a half-written state as current."""
         self.bump_generation()
+        self._writing = True  # chunks written from now on have their keyword tokens prepared
         try:
             yield
         finally:
+            self._writing = False
             with self._lock:
                 self._advance(settle=True)
                 self.keyword_index()
@@ -345,6 +348,8 @@ class Store:
             sl = slice(i, i + MAX_BATCH)
             self.chunks.upsert(ids=ids[sl], embeddings=embeddings[sl],
                                metadatas=[{**m, CHUNK_TEXT: t} for m, t in zip(metadatas[sl], texts[sl])])
+        if self._writing:  # on the writer's thread, while the next step is embedded
+            self.keyword.prepare(ids, texts)
 
     @_guarded
     def count(self) -> int:
@@ -373,20 +378,29 @@ class Store:
     def all_chunk_texts(self) -> dict[str, str]:
         return dict(self.iter_chunk_texts())
 
-    def iter_chunk_texts(self):
-        """Every chunk as (id, text), read from Chroma a page at a time."""
+    def iter_chunk_texts(self, known=frozenset()):
+        """Every chunk as (id, text), read from Chroma a page at a time; a chunk whose id is in
+        ``known`` as (id, None), without reading its text."""
         offset = 0
         while True:
-            got = self._chunk_page(offset)
+            got = self._chunk_page(offset, with_text=not known)
             if not got["ids"]:
                 return
-            for i, t, m in zip(got["ids"], got["documents"], got["metadatas"]):
-                yield i, chunk_record(t, m)[0]
+            if known:
+                unknown = [i for i in got["ids"] if i not in known]
+                texts = {i: t for i, (t, _) in self.get_chunks(unknown).items()}
+                for i in got["ids"]:
+                    if i in texts or i in known:  # neither: deleted since the page was read
+                        yield i, texts.get(i)
+            else:
+                for i, t, m in zip(got["ids"], got["documents"], got["metadatas"]):
+                    yield i, chunk_record(t, m)[0]
             offset += len(got["ids"])
 
     @_guarded
-    def _chunk_page(self, offset: int) -> dict:  # guarded per call: a generator would escape it
-        return self.chunks.get(include=["documents", "metadatas"], limit=MAX_BATCH, offset=offset)
+    def _chunk_page(self, offset: int, with_text: bool = True) -> dict:  # guarded per call: a
+        return self.chunks.get(include=["documents", "metadatas"] if with_text else [],  # generator
+                               limit=MAX_BATCH, offset=offset)  # would escape the guard
 
     # -- keyword index -----------------------------------------------------------------
     def keyword_index(self) -> "KeywordIndex":
@@ -399,7 +413,8 @@ class Store:
                 return self.keyword
             with self.keyword.locked():
                 if not self.keyword.load(expect_generation=gen):  # another process may have built it
-                    self.keyword.rebuild(self.iter_chunk_texts(), gen, persist=gen == settled)
+                    self.keyword.rebuild(self.iter_chunk_texts(self.keyword.prepared), gen,
+                                         persist=gen == settled)
             return self.keyword
 
 
@@ -411,6 +426,18 @@ class KeywordIndex:
         # (ids, bm25, generation), replaced as one value: a query that is running while another
         # thread rebuilds keeps scoring the ids and index it started with
         self._snap: tuple[list[str], object, int] = ([], None, -1)
+        # token numbers of chunks written by the change in progress, and their vocabulary: the
+        # rebuild that ends the change reads only the other chunks' texts
+        self._vocab: dict[str, int] = {}
+        self.prepared: dict[str, list[int]] = {}
+        self._prepare_lock = threading.Lock()  # numbers and vocabulary change together
+
+    def prepare(self, ids: list[str], texts: list[str]) -> None:
+        """Tokenise chunks as they are written (an id names one text: ids derive from it)."""
+        with self._prepare_lock:
+            vocab, prepared = self._vocab, self.prepared
+            for cid, text in zip(ids, texts):
+                prepared[cid] = [vocab.setdefault(t, len(vocab)) for t in keyword_tokens(text) or ["\0"]]
 
     @property
     def ids(self) -> list[str]:
@@ -456,13 +483,18 @@ class KeywordIndex:
 
     def rebuild(self, texts, generation: int, persist: bool = True) -> None:
         """Index ``texts`` (a dict or an iterable of (id, text) pairs, consumed once: each text is
-        reduced to token numbers as it arrives, so memory holds no token strings); write it to
-        disk (call under ``locked()``) only when ``persist``."""
+        reduced to token numbers as it arrives, so memory holds no token strings; a text of None
+        is a prepared chunk's); write it to disk (call under ``locked()``) only when ``persist``."""
         pairs = texts.items() if isinstance(texts, dict) else texts
-        vocab: dict[str, int] = {}
+        with self._prepare_lock:
+            vocab, prepared = self._vocab, self.prepared
+            self._vocab, self.prepared = {}, {}
         numbered = []
         for cid, text in pairs:
-            numbered.append((cid, [vocab.setdefault(t, len(vocab)) for t in keyword_tokens(text) or ["\0"]]))
+            nums = prepared[cid] if text is None else \
+                [vocab.setdefault(t, len(vocab)) for t in keyword_tokens(text) or ["\0"]]
+            numbered.append((cid, nums))
+        del prepared
         numbered.sort(key=lambda x: x[0])
         ids = [cid for cid, _ in numbered]
         bm25 = None

@@ -205,3 +205,49 @@ def test_ask_timings_say_where_cold_start_up_goes(tmp_path, corpus_copy):
     assert abs(sum(t[k] for k in stages) - t["process_start_to_first_token_s"]) < 0.01
     assert t["answer.retrieval_s"] < t["question_to_first_token_s"] and t["refused"] is False
     assert "Sources:" in r.stdout  # the answer itself is printed as by `rag ask`
+
+
+def test_a_failed_write_stops_ingestion_and_the_next_run_completes_it(make_bot, tmp_path, monkeypatch):
+    """Writes run on a thread of their own: its error reaches the caller (not lost with the
+    thread), nothing after it is written, and the next run leaves no duplicates or orphans."""
+    corpus = tmp_path / "corpus"
+    _synthetic_corpus(corpus, 12)
+    bot = make_bot(corpus, ingest_batch=32)
+    real_add, calls = type(bot.store).add_chunks, []
+
+    def failing_add(store, *args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RagError("the disk is full (a test)")
+        return real_add(store, *args)
+
+    monkeypatch.setattr(type(bot.store), "add_chunks", failing_add)
+    with pytest.raises(RagError, match="disk is full"):
+        bot.ingest()
+    assert len(calls) == 3  # the steps after the failed one were not written
+    monkeypatch.setattr(type(bot.store), "add_chunks", real_add)
+    rep = bot.ingest()
+    assert rep.chunks_embedded > 0 and all(r.state == "done" for r in bot.store.documents().values())
+    got = bot.store.chunks.get(include=[])["ids"]
+    assert len(got) == len(set(got)) == sum(bot.store.chunk_counts().values())
+    assert set(bot.store.keyword_index().ids) == set(got)
+
+
+def test_keyword_index_prepared_while_writing_scores_as_a_full_rebuild(make_bot, corpus_copy, tmp_path):
+    """Chunks are tokenised for BM25 as they are written; the index that ends ingestion must
+    score exactly as one rebuilt from every chunk text in Chroma."""
+    from rag.store import KeywordIndex
+
+    bot = make_bot(corpus_copy)
+    bot.ingest()
+    (corpus_copy / "extra.txt").write_text("Alibaba Cloud opened a data centre in Milan.\n"
+                                           "The Qwen model answers in Italian and Chinese.")
+    bot.ingest()  # a second change: prepared chunks beside chunks read back from Chroma
+    built = bot.store.keyword_index()
+    full = KeywordIndex(tmp_path / "full")
+    full.rebuild(bot.store.all_chunk_texts(), 0, persist=False)
+    assert built.ids == full.ids and len(built.ids) == bot.store.count()
+    for q in ("Qwen open source model", "Alibaba Cloud Milan data centre", "modello linguistico", "zzzz"):
+        a, b = built.query(q, 8), full.query(q, 8)
+        assert [i for i, _ in a] == [i for i, _ in b]
+        assert all(abs(x - y) < 1e-6 for (_, x), (_, y) in zip(a, b))
