@@ -341,19 +341,20 @@ class _Step:
         self.begun, self.chunks = [], []
         texts = [c.text for _, c in chunks]
         vectors = embedder.encode(texts) if texts else []
-        metas, by_doc = [], {}
-        for doc, c in chunks:
-            if doc.id not in by_doc:  # a chunk carries its document's fields, not its path
-                by_doc[doc.id] = {k: v for k, v in doc_metadata(doc).items()
-                                  if k not in ("source_path", CONTENT_HASH)}
-            metas.append({**by_doc[doc.id], "start": c.start, "end": c.end, "index": c.index,
-                          "terms": terms_field(c.text)})
+        for doc, _ in chunks:
             self.left[doc.id][2] -= 1
         finished = [v for v in self.left.values() if v[2] == 0]
         for doc, *_ in finished:
             del self.left[doc.id]
 
-        def write() -> int:
+        def write() -> int:  # on the writer's thread: the embedding thread feeds the embedder
+            metas, by_doc = [], {}
+            for doc, c in chunks:
+                if doc.id not in by_doc:  # a chunk carries its document's fields, not its path
+                    by_doc[doc.id] = {k: v for k, v in doc_metadata(doc).items()
+                                      if k not in ("source_path", CONTENT_HASH)}
+                metas.append({**by_doc[doc.id], "start": c.start, "end": c.end, "index": c.index,
+                              "terms": terms_field(c.text)})
             if begun:
                 store.mark_pending_many([(d.id, {**doc_metadata(d), PENDING_FINGERPRINT: fp})
                                          for d, fp, _ in begun])
