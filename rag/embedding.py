@@ -13,8 +13,8 @@ quantisation of the weights). The model is exported LOCALLY from the model folde
 weights for openvino) into a cache folder the caller owns (``<models>/embedders/<name>-<backend>/``)
 with ``checksums.json``: the SHA-256 of every exported file and of the source model's weights,
 verified on every load; a mismatch (a tampered or truncated file, or a changed source model)
-re-exports. The exported paths tokenise with ``tokenizers`` and pool/normalise in numpy, so
-loading them never imports torch.
+re-exports. The exported graph pools and normalises too (one unit vector per text); the exported
+paths tokenise with ``tokenizers``, so loading them never imports torch.
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import tempfile
-from collections import deque
 from functools import cached_property
 from pathlib import Path
 
@@ -41,7 +40,7 @@ CHECKSUMS = "checksums.json"
 # texts per forward pass: sentence-transformers' own 32 for torch; 16 for openvino, as fast (351
 # vs 350 chunks/s) with 55 MB less memory across its streams
 BATCH_SIZES = {"torch": 32, "openvino": 16}
-EXPORT_FORMAT = 3  # bump when the export recipe changes: old caches are re-exported
+EXPORT_FORMAT = 4  # bump when the export recipe changes: old caches are re-exported
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +101,7 @@ class Embedder:
     def model(self):
         force_offline()
         if self.backend != "torch":
-            session = _OnnxEncoder(self._exported_file(), self._pieces, self.max_seq_length,
-                                   _pooling_mode(self.path), self.backend)
+            session = _OnnxEncoder(self._exported_file(), self._pieces, self.max_seq_length, self.backend)
             self.loaded = True
             return session
         from sentence_transformers import SentenceTransformer
@@ -267,15 +265,25 @@ def export_onnx(model_dir: Path, cache_dir: Path, quantize: bool, to_openvino: b
         model = AutoModel.from_pretrained(str(model_dir), local_files_only=True,
                                           attn_implementation="eager").eval()
         names = ["input_ids", "attention_mask", "token_type_ids"]
+        pooling = _pooling_mode(model_dir)
 
         class _Wrapped(torch.nn.Module):  # keyword call: transformers' positional order varies
+            """The transformer, pooled and normalised as sentence-transformers does: the graph
+            returns one unit vector per text (no hidden states to copy out and pool in numpy)."""
+
             def __init__(self, inner):
                 super().__init__()
                 self.inner = inner
 
             def forward(self, input_ids, attention_mask, token_type_ids):
-                return self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                                  token_type_ids=token_type_ids).last_hidden_state
+                hidden = self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                                    token_type_ids=token_type_ids).last_hidden_state
+                if pooling == "cls":
+                    vec = hidden[:, 0]
+                else:
+                    m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                    vec = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+                return torch.nn.functional.normalize(vec, p=2.0, dim=1, eps=1e-12)
 
         ids = torch.tensor([[101, 7592, 2088, 102, 0], [101, 1037, 2936, 6251, 102]], dtype=torch.long)
         mask = (ids != 0).long()
@@ -285,9 +293,9 @@ def export_onnx(model_dir: Path, cache_dir: Path, quantize: bool, to_openvino: b
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(_Wrapped(model), (ids, mask, torch.zeros_like(ids)), str(fp32),
-                              input_names=names, output_names=["last_hidden_state"],
-                              dynamic_axes={n: {0: "batch", 1: "sequence"}
-                                            for n in names + ["last_hidden_state"]},
+                              input_names=names, output_names=["sentence_embedding"],
+                              dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names},
+                                            "sentence_embedding": {0: "batch"}},
                               opset_version=17, dynamo=False, do_constant_folding=True)
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -324,7 +332,7 @@ def _pooling_mode(model_dir: Path) -> str:
 
 
 def _onnxruntime_runner(file: Path, threads: int):
-    """``run(feeds) -> iterator of last_hidden_state`` on onnxruntime (thread-safe), one feed
+    """``run(feeds) -> iterator of sentence vectors`` on onnxruntime (thread-safe), one feed
     after another, and the model's input names."""
     import onnxruntime as ort
 
@@ -341,7 +349,7 @@ def _onnxruntime_runner(file: Path, threads: int):
 
 
 def _openvino_runner(file: Path, threads: int):
-    """``run(feeds) -> iterator of last_hidden_state`` on OpenVINO, in feed order.
+    """``run(feeds) -> iterator of sentence vectors`` on OpenVINO, in feed order.
 
     Matrix products run in bfloat16 where the CPU has native bf16 arithmetic (AVX512-BF16 or
     AMX, with float32 accumulation; measured cosine to torch >= 0.9999) and in float32 elsewhere.
@@ -445,12 +453,12 @@ class _Pieces:
 
 
 class _OnnxEncoder:
-    """An exported transformer (run by onnxruntime or OpenVINO) + numpy pooling; batches sorted by
-    length like sentence-transformers."""
+    """An exported model (run by onnxruntime or OpenVINO) whose graph returns unit sentence
+    vectors; batches sorted by length like sentence-transformers."""
 
-    def __init__(self, file: Path, pieces: _Pieces, max_len: int, pooling: str, backend: str):
+    def __init__(self, file: Path, pieces: _Pieces, max_len: int, backend: str):
         self.run, self.inputs = RUNNERS[backend](file, os.cpu_count() or 1)
-        self.pieces, self.max_len, self.pooling = pieces, max_len, pooling
+        self.pieces, self.max_len = pieces, max_len
         self.dimension = int(self.encode(["dimension"], 1, False).shape[1])
 
     def encode(self, texts: list[str], batch_size: int, show_progress: bool):
@@ -461,29 +469,20 @@ class _OnnxEncoder:
         pieces = self.pieces.of(texts, use_kept=True)
         order = sorted(range(len(texts)), key=lambda i: -len(pieces[i][0]))
         batches = [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
-        masks: deque = deque()  # of the batches fed and not yet pooled
         out = np.zeros((len(texts), 0), dtype="float32")
 
         def feeds():
             for idx in batches:
                 ids, types, mask = self._tensors([pieces[i] for i in idx])
-                masks.append(mask)
                 feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
                 yield {k: v for k, v in feed.items() if k in self.inputs}
 
-        hidden_states = self.run(feeds())
+        vectors = self.run(feeds())
         if show_progress:
             from tqdm import tqdm
 
-            hidden_states = tqdm(hidden_states, desc="Batches", total=len(batches))
-        for idx, hidden in zip(batches, hidden_states):
-            mask = masks.popleft()
-            if self.pooling == "cls":
-                vec = hidden[:, 0]
-            else:
-                m = mask[:, :, None].astype(hidden.dtype)
-                vec = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
-            vec = vec / np.clip(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12, None)
+            vectors = tqdm(vectors, desc="Batches", total=len(batches))
+        for idx, vec in zip(batches, vectors):
             if out.shape[1] == 0:
                 out = np.zeros((len(texts), vec.shape[1]), dtype="float32")
             out[idx] = vec
