@@ -38,12 +38,12 @@ SECTIONS = ("ingest", "retrieval", "archive", "server", "answer", "coldstart", "
 
 # Section budgets (seconds) keep the full run under 30 minutes on a busy machine: a loop
 # stops repeating when its section's budget would be overrun, and says so in the results.
-FULL = dict(synthetic_articles=200, ingest_repeats=2, corpus_repeats=3, process_repeats=2,
+FULL = dict(synthetic_articles=200, ingest_repeats=2, corpus_repeats=3, process_repeats=2, archive_pairs=3,
             sizes=[1_000, 10_000, 1_000_000], queries=50, server_size=10_000, answer_questions=5,
             peer_questions=10, big_questions=3, min_questions=3, min_peer_questions=5,
             budget_s={"ingest": 420, "retrieval": 240, "archive": 1800, "server": 90, "answer": 210,
                       "coldstart": 120, "peer": 300, "memory": 120, "answer_1_5b": 180})
-QUICK = dict(synthetic_articles=20, ingest_repeats=2, corpus_repeats=2, process_repeats=1,
+QUICK = dict(synthetic_articles=20, ingest_repeats=2, corpus_repeats=2, process_repeats=1, archive_pairs=1,
              sizes=[1_000, 10_000], queries=15, server_size=1_000, answer_questions=2,
              peer_questions=2, big_questions=1, min_questions=1, min_peer_questions=1,
              budget_s={"ingest": 240, "retrieval": 120, "archive": 1800, "server": 60, "answer": 120,
