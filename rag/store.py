@@ -398,9 +398,11 @@ class Store:
             offset += len(got["ids"])
 
     @_guarded
-    def _chunk_page(self, offset: int, with_text: bool = True) -> dict:  # guarded per call: a
-        return self.chunks.get(include=["documents", "metadatas"] if with_text else [],  # generator
-                               limit=MAX_BATCH, offset=offset)  # would escape the guard
+    def _chunk_page(self, offset: int, with_text: bool = True) -> dict:
+        """One page of chunk records (ids only, without ``with_text``); guarded per call, since a
+        generator would escape the guard."""
+        return self.chunks.get(include=["documents", "metadatas"] if with_text else [],
+                               limit=MAX_BATCH, offset=offset)
 
     # -- keyword index -----------------------------------------------------------------
     def keyword_index(self) -> "KeywordIndex":
