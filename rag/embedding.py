@@ -360,6 +360,7 @@ def _openvino_runner(file: Path, threads: int):
     under its own lock."""
     import threading
     from collections import deque
+    from itertools import chain
 
     try:
         import openvino as ov
@@ -390,7 +391,7 @@ def _openvino_runner(file: Path, threads: int):
             return
         with streams_lock:
             pending: deque = deque()  # requests started, oldest first; request k % n is reused
-            for k, feed in enumerate(_chain(first, second, feeds)):  # after its result is taken
+            for k, feed in enumerate(chain((first, second), feeds)):  # after its result is taken
                 if len(pending) == len(streams):
                     yield _result(pending.popleft(), out)
                 request = streams[k % len(streams)]
@@ -405,12 +406,6 @@ def _openvino_runner(file: Path, threads: int):
 def _result(request, out):
     request.wait()
     return request.get_tensor(out).data.copy()
-
-
-def _chain(first, second, rest):
-    yield first
-    yield second
-    yield from rest
 
 
 RUNNERS = {"onnx": _onnxruntime_runner, "onnx-int8": _onnxruntime_runner, "openvino": _openvino_runner}
