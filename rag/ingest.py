@@ -233,52 +233,28 @@ def _chunked_windows(todo, embedder, chunk_tokens):
 class _Ahead:
     """Iterates ``items`` on a thread of its own, one item ahead of the caller: the next window
     is read and chunked while this one is embedded (tokenisers and inference release the GIL).
-    An error of ``items`` is raised to the caller in its place; ``close`` stops the thread."""
+    An error of ``items`` is raised to the caller in its place; ``close`` waits for the item in
+    progress and asks for no more."""
 
     _END = object()
 
     def __init__(self, items):
-        import queue
-        import threading
+        from concurrent.futures import ThreadPoolExecutor
 
-        self.queue: queue.Queue = queue.Queue(maxsize=1)
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(items,), daemon=True,
-                                       name="rag-ingest-chunk")
-        self.thread.start()
-
-    def _run(self, items) -> None:
-        try:
-            for item in items:
-                if not self._put((item, None)):
-                    return
-            self._put((self._END, None))
-        except BaseException as e:  # handed to the caller, raised there
-            self._put((None, e))
-
-    def _put(self, entry) -> bool:
-        import queue
-
-        while not self.stopped.is_set():
-            try:
-                self.queue.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        self.items = iter(items)
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="rag-ingest-chunk")
+        self.next = self.pool.submit(next, self.items, self._END)
 
     def __iter__(self):
         while True:
-            item, error = self.queue.get()
-            if error is not None:
-                raise error
+            item = self.next.result()
             if item is self._END:
                 return
+            self.next = self.pool.submit(next, self.items, self._END)
             yield item
 
     def close(self) -> None:
-        self.stopped.set()
-        self.thread.join()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _report(bar, on_progress, done: int, total: int) -> None:
