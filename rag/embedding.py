@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections import deque
 from functools import cached_property
 from pathlib import Path
 
@@ -177,6 +178,13 @@ class Embedder:
             return self.model.encode(texts, self.batch_size, show_progress)
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True, show_progress_bar=show_progress)
+
+    def encode_lists(self, lists):
+        """``encode`` of each list of texts in turn, as a stream: an exported model starts on
+        the next list while this one's last batches finish (ingestion's steps)."""
+        if self.backend != "torch":
+            return self.model.encode_lists(lists, self.batch_size)
+        return (self.encode(texts) for texts in lists)
 
     def encode_query(self, text: str):
         return self.encode([text])[0]
@@ -359,7 +367,6 @@ def _openvino_runner(file: Path, threads: int):
     question is not queued behind an ingestion. Requests are not thread-safe: each is used
     under its own lock."""
     import threading
-    from collections import deque
     from itertools import chain
 
     try:
@@ -391,14 +398,18 @@ def _openvino_runner(file: Path, threads: int):
             return
         with streams_lock:
             pending: deque = deque()  # requests started, oldest first; request k % n is reused
-            for k, feed in enumerate(chain((first, second), feeds)):  # after its result is taken
-                if len(pending) == len(streams):
+            try:  # after its result is taken
+                for k, feed in enumerate(chain((first, second), feeds)):
+                    if len(pending) == len(streams):
+                        yield _result(pending.popleft(), out)
+                    request = streams[k % len(streams)]
+                    request.start_async(feed)
+                    pending.append(request)
+                while pending:
                     yield _result(pending.popleft(), out)
-                request = streams[k % len(streams)]
-                request.start_async(feed)
-                pending.append(request)
-            while pending:
-                yield _result(pending.popleft(), out)
+            finally:  # closed early (the caller failed): the requests are idle again when it returns
+                for request in pending:
+                    request.wait()
 
     return run, {name for i in compiled.inputs for name in i.get_names()}
 
@@ -457,31 +468,45 @@ class _OnnxEncoder:
         self.dimension = int(self.encode(["dimension"], 1, False).shape[1])
 
     def encode(self, texts: list[str], batch_size: int, show_progress: bool):
+        return next(self.encode_lists([texts], batch_size, show_progress))
+
+    def encode_lists(self, lists, batch_size: int, show_progress: bool = False):
+        """The vectors of each list of texts in turn. All lists' batches go to the runner as one
+        stream, so the next list's first batches are queued before this list's last results are
+        taken: no core idles between lists (ingestion's steps)."""
         import numpy as np
 
-        # batches of similar length in word pieces (by characters, as sentence-transformers
-        # sorts, batches of news chunks were 14% padding; by pieces, 3%)
-        pieces = self.pieces.of(texts, use_kept=True)
-        order = sorted(range(len(texts)), key=lambda i: -len(pieces[i][0]))
-        batches = [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
-        out = np.zeros((len(texts), 0), dtype="float32")
+        plans: deque = deque()  # [vectors, batches not yet received], one per list, in order
 
         def feeds():
-            for idx in batches:
-                ids, types, mask = self._tensors([pieces[i] for i in idx])
-                feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-                yield {k: v for k, v in feed.items() if k in self.inputs}
+            for texts in lists:
+                # batches of similar length in word pieces (by characters, as sentence-transformers
+                # sorts, batches of news chunks were 14% padding; by pieces, 3%)
+                pieces = self.pieces.of(texts, use_kept=True)
+                order = sorted(range(len(texts)), key=lambda i: -len(pieces[i][0]))
+                batches = deque(order[start:start + batch_size] for start in range(0, len(texts), batch_size))
+                plans.append([np.zeros((len(texts), 0), dtype="float32"), batches])
+                for idx in list(batches):
+                    ids, types, mask = self._tensors([pieces[i] for i in idx])
+                    feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+                    yield {k: v for k, v in feed.items() if k in self.inputs}
 
         vectors = self.run(feeds())
         if show_progress:
             from tqdm import tqdm
 
-            vectors = tqdm(vectors, desc="Batches", total=len(batches))
-        for idx, vec in zip(batches, vectors):
-            if out.shape[1] == 0:
-                out = np.zeros((len(texts), vec.shape[1]), dtype="float32")
-            out[idx] = vec
-        return out
+            vectors = tqdm(vectors, desc="Batches")
+        for vec in vectors:
+            while not plans[0][1]:  # lists with no texts left before this one
+                yield plans.popleft()[0]
+            plan = plans[0]
+            if plan[0].shape[1] == 0:
+                plan[0] = np.zeros((plan[0].shape[0], vec.shape[1]), dtype="float32")
+            plan[0][plan[1].popleft()] = vec
+            if not plan[1]:
+                yield plans.popleft()[0]
+        while plans:
+            yield plans.popleft()[0]
 
     def _tensors(self, encs: list[tuple]):
         """(input ids, token types, attention mask) of a batch of (ids, type ids), padded to its

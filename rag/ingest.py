@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,20 +163,25 @@ def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_prog
 
     Three threads share the work: this one embeds; one reads and chunks the next window
     (``_Ahead``); one writes the previous step (``_Writer``), at most one step behind and in
-    order, so the write protocol is unchanged. (rtqa-dev, 15,606 chunks, 2 cores: 90 s one step
-    after another, 68 s so; 57 s with the other changes of that session: steps of 2,048, batches
-    sorted by word pieces, BM25 tokens prepared by the writer.)
+    order, so the write protocol is unchanged. Steps reach the embedder as one stream
+    (``encode_lists``), so it starts on a step while the last one's batches finish, and the last
+    steps get smaller, so the final write, which nothing overlaps, is short. (rtqa-dev, 15,606
+    chunks, 2 cores: 90 s one step after another, 68 s on three threads; 57 s with steps of
+    2,048, batches sorted by word pieces and BM25 tokens prepared by the writer; 52 s with
+    packed Chroma records, see ``store.WRITE_BATCH``.)
 
     A document is marked pending, with the fingerprint it is being written for, before its first
     chunk is written, and done after its last. A run killed inside a long document resumes it:
     chunks already written for that same fingerprint are kept, not embedded again."""
     bar = None
     total = 0
-    step = _Step()
-    step_size = max(1, batch_chunks // RAMP)  # doubling up to batch_chunks
     writer = _Writer(lambda done: _report(bar, on_progress, done, total))
     windows = _Ahead(_chunked_windows(todo, embedder, chunk_tokens))
-    try:
+
+    def steps():
+        nonlocal bar, total
+        step = _Step()
+        size = max(1, batch_chunks // RAMP)  # doubling up to batch_chunks
         for chunked, errors in windows:
             for pf, message in errors:  # unreadable after all: reported, its old data (if any) untouched
                 rep.errors.append((pf.source_path, message))
@@ -200,12 +206,27 @@ def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_prog
                     if c.id in keep:
                         continue
                     step.chunks.append((doc, c))
-                    if len(step.chunks) >= step_size:
-                        writer.submit(step.flush(store, embedder, rep))
-                        step_size = min(batch_chunks, step_size * 2)
+                    if len(step.chunks) >= size:
+                        yield step.cut(store, rep)
+                        size = min(batch_chunks, size * 2)
                 writer.kept(len(keep))
-        writer.submit(step.flush(store, embedder, rep))
+        while len(step.chunks) > max(1, batch_chunks // RAMP):  # the last steps halve
+            yield step.cut(store, rep, len(step.chunks) // 2)
+        yield step.cut(store, rep)
+
+    cuts: deque = deque()
+
+    def texts():
+        for cut in steps():
+            cuts.append(cut)
+            yield cut.texts
+
+    stream = embedder.encode_lists(texts())
+    try:
+        for vectors in stream:
+            writer.submit(cuts.popleft().write(vectors))
     finally:
+        stream.close()
         windows.close()
         writer.close()  # the step in flight is written (or fails) before the store is settled
     if bar:
@@ -309,21 +330,36 @@ class _Step:
         self.begun.append((doc, fp, keep))
         self.left[doc.id] = [doc, fp, n_chunks - len(keep), n_chunks]
 
-    def flush(self, store, embedder, rep):
-        """Embed the step's chunks now; return its writes, to run in this order: pending marks
-        and old chunks' removal for the documents begun in it, then its chunks, then done marks
-        for the documents it finished. The writes return the number of chunks written."""
-        begun, chunks = self.begun, self.chunks
-        self.begun, self.chunks = [], []
-        texts = [c.text for _, c in chunks]
-        vectors = embedder.encode(texts) if texts else []
+    def cut(self, store, rep, n: int | None = None) -> "_Cut":
+        """The step's first ``n`` chunks (all by default) as a cut of their own, with the writes
+        that go with them, to run in this order once they are embedded: pending marks and old
+        chunks' removal for the documents begun so far, then the chunks, then done marks for
+        the documents whose last chunk is among them."""
+        begun, chunks = self.begun, self.chunks[:n]
+        self.begun, self.chunks = [], self.chunks[len(chunks):]
         for doc, _ in chunks:
             self.left[doc.id][2] -= 1
         finished = [v for v in self.left.values() if v[2] == 0]
         for doc, *_ in finished:
             del self.left[doc.id]
+        return _Cut(store, rep, begun, chunks, finished)
 
-        def write() -> int:  # on the writer's thread: the embedding thread feeds the embedder
+
+class _Cut:
+    """Chunks to embed (``texts``) and, given their vectors, the writes that go with them."""
+
+    def __init__(self, store, rep, begun, chunks, finished):
+        self.store, self.rep = store, rep
+        self.begun, self.chunks, self.finished = begun, chunks, finished
+        self.texts = [c.text for _, c in chunks]
+
+    def write(self, vectors):
+        """The writes, to run on the writer's thread (the embedding thread feeds the embedder);
+        they return the number of chunks written."""
+        store, rep, begun, chunks, finished, texts = (self.store, self.rep, self.begun, self.chunks,
+                                                      self.finished, self.texts)
+
+        def write() -> int:
             metas, by_doc = [], {}
             for doc, c in chunks:
                 if doc.id not in by_doc:  # a chunk carries its document's fields, not its path

@@ -205,3 +205,23 @@ def test_pieces_kept_from_chunking_embed_as_tokenising_again(embedder):
     again = embedder.encode(texts)
     assert np.abs(fresh - again).max() < 1e-6
     assert not any(t in embedder._pieces.kept for t in texts)
+
+
+def test_a_stream_of_lists_embeds_as_each_list_alone(embedder):
+    """``encode_lists`` feeds all lists' batches as one stream: each list's vectors must be in
+    its own order and equal ``encode`` of that list alone, empty lists included; a stream
+    closed part-way leaves the embedder usable."""
+    import numpy as np
+
+    sents = corpus_sentences(20)
+    lists = [sents[:7], [], sents[7:8], sents[8:20], []]
+    got = list(embedder.encode_lists(iter(lists)))
+    assert len(got) == len(lists)
+    for texts, vecs in zip(lists, got):
+        assert len(vecs) == len(texts)
+        if texts:
+            assert np.abs(vecs - embedder.encode(texts)).max() < 1e-5
+    stream = embedder.encode_lists(iter([sents * 4, sents * 4]))
+    assert len(next(stream)) == 80
+    stream.close()
+    assert np.abs(embedder.encode(sents[:3]) - got[0][:3]).max() < 1e-5
