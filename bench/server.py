@@ -18,9 +18,10 @@ PAGE = 5000  # records per Chroma read; Chroma accepts at most 5,461 per call
 
 
 def copy_store(src, dst) -> None:
-    """Copy every chunk and document record of ``src`` into ``dst``. Reads go to the raw Chroma
-    collection (``Store`` has no public way to read vectors back); writes go through ``Store``'s
-    public methods only, then the generation is bumped as ingestion does."""
+    """Copy every chunk and document record of ``src`` into ``dst``. Chunks are read from the raw
+    Chroma collection (``Store`` has no public way to read vectors back), documents through
+    ``Store``; writes go through ``Store``'s public methods only, then the generation is bumped
+    as ingestion does."""
     offset = 0
     while True:
         got = src.chunks.get(include=["embeddings", "documents", "metadatas"], limit=PAGE, offset=offset)
@@ -30,14 +31,10 @@ def copy_store(src, dst) -> None:
         dst.add_chunks(got["ids"], got["embeddings"], [t for t, _ in records], [m for _, m in records])
         offset += len(got["ids"])
     records = src.documents()
-    offset = 0
-    while True:
-        got = src.docs.get(include=["documents"], limit=PAGE, offset=offset)
-        if not got["ids"]:
-            break
-        dst.mark_done_many([(i, records[i].fingerprint, records[i].metadata, text)
-                            for i, text in zip(got["ids"], got["documents"]) if i in records])
-        offset += len(got["ids"])
+    ids = sorted(records)
+    for i in range(0, len(ids), PAGE):
+        dst.mark_done_many([(d, records[d].fingerprint, records[d].metadata, src.document_text(d))
+                            for d in ids[i:i + PAGE]])
     with dst.writing():  # settle the generation and build the keyword index, as ingestion does
         pass
 

@@ -251,3 +251,41 @@ def test_keyword_index_prepared_while_writing_scores_as_a_full_rebuild(make_bot,
         a, b = built.query(q, 8), full.query(q, 8)
         assert [i for i, _ in a] == [i for i, _ in b]
         assert all(abs(x - y) < 1e-6 for (_, x), (_, y) in zip(a, b))
+
+
+def test_a_store_written_in_the_older_layouts_reads_the_same(make_bot, corpus_copy, tmp_path):
+    """Records are written packed (one JSON field, plus doc_id), documents' texts apart. A store
+    written before (a field per field; a chunk's text as its Chroma document or in field
+    chunk_text; a document's text as its record's document) must read the same."""
+    import json
+
+    from rag.store import Store
+
+    bot = make_bot(corpus_copy)
+    bot.ingest()
+    s = bot.store
+    chunks = s.chunks.get(include=["embeddings", "metadatas"])
+    packed = s.get_chunks(chunks["ids"])
+    records = s.documents()
+    texts = {d: s.document_text(d) for d in records}
+    assert all(texts.values()) and all(t for t, _ in packed.values())
+    assert all(set(m) == {"doc_id", "packed"} for m in chunks["metadatas"])
+    # rewrite every record as the older layouts had it (an upsert would merge fields)
+    s.chunks.delete(ids=chunks["ids"])
+    s.docs.delete(ids=list(records))
+    for k, (i, v) in enumerate(zip(chunks["ids"], chunks["embeddings"])):
+        text, meta = packed[i]
+        as_doc = k % 2 == 0  # half with the text as the document, half in chunk_text
+        s.chunks.add(ids=[i], embeddings=[v], documents=[text] if as_doc else None,
+                        metadatas=[meta if as_doc else {**meta, "chunk_text": text}])
+    for d, rec in records.items():
+        s.docs.add(ids=[d], embeddings=[[0.0]], documents=[texts[d]],
+                      metadatas=[{**rec.metadata, "fingerprint": rec.fingerprint, "state": rec.state}])
+    s.texts.delete(ids=list(records))
+    assert "packed" not in json.dumps(s.chunks.get(include=["metadatas"])["metadatas"])
+    s = bot.store = Store(path=s.path)  # nothing cached from before the rewrite
+    assert s.get_chunks(chunks["ids"]) == packed
+    assert s.documents() == records
+    assert {d: s.document_text(d) for d in records} == texts
+    again = bot.ingest()  # nothing changed: nothing embedded again
+    assert again.chunks_embedded == 0 and len(again.unchanged) == len(records)
