@@ -202,7 +202,9 @@ def render_markdown(R: dict) -> str:
         qe = ret["question_embedding_s"]
         L += ["## 2. Retrieval at scale", "",
               f"Stores of synthetic chunks (texts recombined from corpus sentences, 7 chunks per document, "
-              f"vectors {ret['vectors']}), in the layout `Store` writes, cached under `~/.cache/rag-bench/`. "
+              f"vectors {ret['vectors']}), written through `Store` when first built and cached under "
+              "`~/.cache/rag-bench/` (a cache built before records were packed keeps the older layout, which "
+              "`Store` reads as well; each size's layout is beside it). "
               f"{ret['queries']} questions from eval/questions.jsonl, question vectors from the real embedder "
               f"computed beforehand; k={ret['k']}, candidate pool n_results as the retriever uses. "
               "raw = `collection.query(query_embeddings=..., n_results=n)`; dense = `Store.dense_query`; "
@@ -214,7 +216,8 @@ def render_markdown(R: dict) -> str:
         brk = []
         for n, d in ret["sizes"].items():
             cell = lambda k: f"{d[k]['p50'] * 1e3:.1f} / {d[k]['p95'] * 1e3:.1f} ms"
-            L.append(f"| {int(n):,} | {cell('raw_chroma')} | {cell('dense')} | {cell('keyword')} | {cell('fused')} | "
+            layout = f" ({d['layout']})" if d.get("layout") else ""
+            L.append(f"| {int(n):,}{layout} | {cell('raw_chroma')} | {cell('dense')} | {cell('keyword')} | {cell('fused')} | "
                      f"{d['ratio_fused_over_raw_p50']:.2f}x | {d['ratio_dense_over_raw_p50']:.2f}x | {d['foreign_cores']:.2f} |")
             b = d["fused_breakdown_p50"]
             bd = d.get("build") or {}

@@ -64,7 +64,7 @@ def retrieval_ops(store, kw, qvecs: dict, k: int, n: int) -> tuple[dict, object,
 
 def run(ctx: dict) -> dict:
     from rag.text import distinctive_terms
-    from rag.store import Store
+    from rag.store import PACKED, Store
 
     p, base = ctx["p"], ctx["base"]
     qs, qvecs, embed_times = question_vectors(ctx)
@@ -110,7 +110,9 @@ def run(ctx: dict) -> dict:
                             qs)
         for key in breakdown:  # keep only the timed (non-warm-up) calls
             breakdown[key] = breakdown[key][-len(qs):]
-        res = {"store_open_s": b - a, "keyword_index_load_s": c - b, "n_results": n_results,
+        first = store.chunks.get(limit=1, include=["metadatas"])["metadatas"]
+        res = {"layout": "packed" if first and PACKED in first[0] else "older layout",
+               "store_open_s": b - a, "keyword_index_load_s": c - b, "n_results": n_results,
                "build": info.get("build", {}),
                **{name: summary(ts) for name, ts in times.items()},
                "fused_breakdown_p50": {k_: median(v) for k_, v in breakdown.items()},
