@@ -1,13 +1,15 @@
 """Chroma (embedded or server) plus a persisted BM25 keyword index: upsert, delete, query.
 
-Two Chroma collections hold everything a store needs, so a server-mode store is complete on
+Three Chroma collections hold everything a store needs, so a server-mode store is complete on
 the server:
-- ``<name>``: one record per chunk (vector, document metadata, character span, and the text as
-  the metadata field ``chunk_text``: Chroma builds a full-text index of every record's document,
-  which this store never queries, and which cost a third of ingestion's writes; chunks of older
-  stores keep their text as the document, and are read either way);
-- ``<name>__docs``: one record per document (fingerprint, state, metadata, cleaned text) and
-  a ``__meta__`` record (generation counter, embedder).
+- ``<name>``: one record per chunk (vector, document metadata, character span and text);
+- ``<name>__docs``: one record per document (fingerprint, state, metadata) and a ``__meta__``
+  record (generation counter, embedder);
+- ``<name>__texts``: each document's cleaned text, apart, so listing the registry does not read it.
+Records are ``pack``ed: their fields as one JSON metadata field, plus the field Chroma filters on
+(a chunk's ``doc_id``). Records of older stores (a metadata field per field; a chunk's text in
+``chunk_text`` or as the Chroma document; a document's text as its record's document) are read
+as well.
 
 The keyword index (bm25s) lives in a local folder with the generation it reflects; when the
 generations differ (a run was killed, another client wrote to the server) it is rebuilt from
