@@ -18,6 +18,7 @@ import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from .chunking import CHUNKER_VERSION, chunk_document
@@ -224,7 +225,7 @@ def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_prog
     stream = embedder.encode_lists(texts())
     try:
         for vectors in stream:
-            writer.submit(cuts.popleft().write(vectors))
+            writer.submit(partial(cuts.popleft().write, vectors))
     finally:
         stream.close()
         windows.close()
@@ -353,31 +354,26 @@ class _Cut:
         self.begun, self.chunks, self.finished = begun, chunks, finished
         self.texts = [c.text for _, c in chunks]
 
-    def write(self, vectors):
-        """The writes, to run on the writer's thread (the embedding thread feeds the embedder);
-        they return the number of chunks written."""
-        store, rep, begun, chunks, finished, texts = (self.store, self.rep, self.begun, self.chunks,
-                                                      self.finished, self.texts)
-
-        def write() -> int:
-            metas, by_doc = [], {}
-            for doc, c in chunks:
-                if doc.id not in by_doc:  # a chunk carries its document's fields, not its path
-                    by_doc[doc.id] = {k: v for k, v in doc_metadata(doc).items()
-                                      if k not in ("source_path", CONTENT_HASH)}
-                metas.append({**by_doc[doc.id], "start": c.start, "end": c.end, "index": c.index,
-                              "terms": terms_field(c.text)})
-            if begun:
-                store.mark_pending_many([(d.id, {**doc_metadata(d), PENDING_FINGERPRINT: fp})
-                                         for d, fp, _ in begun])
-                keep = set().union(*(k for _, _, k in begun))
-                rep.chunks_deleted += len(store.delete_chunks_of_many([d.id for d, _, _ in begun], keep=keep))
-            if texts:
-                store.add_chunks([c.id for _, c in chunks], vectors, texts, metas)
-            rep.chunks_embedded += len(texts)
-            if finished:
-                store.mark_done_many([(doc.id, fp, doc_metadata(doc, n), doc.text)
-                                      for doc, fp, _, n in finished])
-            return len(texts)
-
-        return write
+    def write(self, vectors) -> int:
+        """The writes, run on the writer's thread (the embedding thread feeds the embedder);
+        returns the number of chunks written."""
+        store, rep, begun, chunks, texts = self.store, self.rep, self.begun, self.chunks, self.texts
+        metas, by_doc = [], {}
+        for doc, c in chunks:
+            if doc.id not in by_doc:  # a chunk carries its document's fields, not its path
+                by_doc[doc.id] = {k: v for k, v in doc_metadata(doc).items()
+                                  if k not in ("source_path", CONTENT_HASH)}
+            metas.append({**by_doc[doc.id], "start": c.start, "end": c.end, "index": c.index,
+                          "terms": terms_field(c.text)})
+        if begun:
+            store.mark_pending_many([(d.id, {**doc_metadata(d), PENDING_FINGERPRINT: fp})
+                                     for d, fp, _ in begun])
+            keep = set().union(*(k for _, _, k in begun))
+            rep.chunks_deleted += len(store.delete_chunks_of_many([d.id for d, _, _ in begun], keep=keep))
+        if texts:
+            store.add_chunks([c.id for _, c in chunks], vectors, texts, metas)
+        rep.chunks_embedded += len(texts)
+        if self.finished:
+            store.mark_done_many([(doc.id, fp, doc_metadata(doc, n), doc.text)
+                                  for doc, fp, _, n in self.finished])
+        return len(texts)
