@@ -397,8 +397,9 @@ def _openvino_runner(file: Path, threads: int):
                     yield single.infer(first)[out].copy()
             return
         with streams_lock:
-            pending: deque = deque()  # requests started, oldest first; request k % n is reused
-            try:  # after its result is taken
+            # requests started, oldest first; request k % n is reused after its result is taken
+            pending: deque = deque()
+            try:
                 for k, feed in enumerate(chain((first, second), feeds)):
                     if len(pending) == len(streams):
                         yield _result(pending.popleft(), out)
