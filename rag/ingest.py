@@ -181,8 +181,8 @@ def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_prog
 
     def steps():
         nonlocal bar, total
-        step = _Step()
-        size = max(1, batch_chunks // RAMP)  # doubling up to batch_chunks
+        step = _Step(store, rep)
+        first = size = max(1, batch_chunks // RAMP)  # doubling up to batch_chunks
         for chunked, errors in windows:
             for pf, message in errors:  # unreadable after all: reported, its old data (if any) untouched
                 rep.errors.append((pf.source_path, message))
@@ -208,12 +208,12 @@ def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_prog
                         continue
                     step.chunks.append((doc, c))
                     if len(step.chunks) >= size:
-                        yield step.cut(store, rep)
+                        yield step.cut()
                         size = min(batch_chunks, size * 2)
                 writer.kept(len(keep))
-        while len(step.chunks) > max(1, batch_chunks // RAMP):  # the last steps halve
-            yield step.cut(store, rep, len(step.chunks) // 2)
-        yield step.cut(store, rep)
+        while len(step.chunks) > first:  # the last steps halve, down to the first one's size
+            yield step.cut(len(step.chunks) // 2)
+        yield step.cut()
 
     cuts: deque = deque()
 
@@ -322,7 +322,8 @@ class _Writer:
 class _Step:
     """One ingestion step: the documents begun in it and the chunks to embed and write."""
 
-    def __init__(self):
+    def __init__(self, store, rep):
+        self.store, self.rep = store, rep
         self.begun: list[tuple] = []  # (doc, fp, chunk ids to keep) not yet marked pending
         self.chunks: list[tuple] = []  # (doc, chunk)
         self.left: dict[str, list] = {}  # doc id -> [doc, fp, chunks still to write, n_chunks]
@@ -331,7 +332,7 @@ class _Step:
         self.begun.append((doc, fp, keep))
         self.left[doc.id] = [doc, fp, n_chunks - len(keep), n_chunks]
 
-    def cut(self, store, rep, n: int | None = None) -> "_Cut":
+    def cut(self, n: int | None = None) -> "_Cut":
         """The step's first ``n`` chunks (all by default) as a cut of their own, with the writes
         that go with them, to run in this order once they are embedded: pending marks and old
         chunks' removal for the documents begun so far, then the chunks, then done marks for
@@ -343,7 +344,7 @@ class _Step:
         finished = [v for v in self.left.values() if v[2] == 0]
         for doc, *_ in finished:
             del self.left[doc.id]
-        return _Cut(store, rep, begun, chunks, finished)
+        return _Cut(self.store, self.rep, begun, chunks, finished)
 
 
 class _Cut:
