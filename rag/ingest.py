@@ -181,7 +181,7 @@ def _embed_and_write(todo, store, embedder, chunk_tokens, rep, progress, on_prog
 
     def steps():
         nonlocal bar, total
-        step = _Step(store, rep)
+        step = _Step(store, embedder, rep)
         first = size = max(1, batch_chunks // RAMP)  # doubling up to batch_chunks
         for chunked, errors in windows:
             for pf, message in errors:  # unreadable after all: reported, its old data (if any) untouched
@@ -322,8 +322,8 @@ class _Writer:
 class _Step:
     """One ingestion step: the documents begun in it and the chunks to embed and write."""
 
-    def __init__(self, store, rep):
-        self.store, self.rep = store, rep
+    def __init__(self, store, embedder, rep):
+        self.store, self.embedder, self.rep = store, embedder, rep
         self.begun: list[tuple] = []  # (doc, fp, chunk ids to keep) not yet marked pending
         self.chunks: list[tuple] = []  # (doc, chunk)
         self.left: dict[str, list] = {}  # doc id -> [doc, fp, chunks still to write, n_chunks]
@@ -344,14 +344,14 @@ class _Step:
         finished = [v for v in self.left.values() if v[2] == 0]
         for doc, *_ in finished:
             del self.left[doc.id]
-        return _Cut(self.store, self.rep, begun, chunks, finished)
+        return _Cut(self.store, self.embedder, self.rep, begun, chunks, finished)
 
 
 class _Cut:
     """Chunks to embed (``texts``) and, given their vectors, the writes that go with them."""
 
-    def __init__(self, store, rep, begun, chunks, finished):
-        self.store, self.rep = store, rep
+    def __init__(self, store, embedder, rep, begun, chunks, finished):
+        self.store, self.embedder, self.rep = store, embedder, rep
         self.begun, self.chunks, self.finished = begun, chunks, finished
         self.texts = [c.text for _, c in chunks]
 
@@ -372,6 +372,7 @@ class _Cut:
             keep = set().union(*(k for _, _, k in begun))
             rep.chunks_deleted += len(store.delete_chunks_of_many([d.id for d, _, _ in begun], keep=keep))
         if texts:
+            vectors = self.embedder.center(vectors, [doc.language for doc, _ in chunks])
             store.add_chunks([c.id for _, c in chunks], vectors, texts, metas)
         rep.chunks_embedded += len(texts)
         if self.finished:

@@ -43,7 +43,8 @@ class Retriever:
         t0 = time.perf_counter()
         self.store.check_embedder(self.embedder.name)
         queries = query.search_texts
-        vectors = self.embedder.encode(queries)
+        # the question in its language, then its English translation (when there is one)
+        vectors = self.embedder.encode_queries(queries, [query.language] + ["en"] * (len(queries) - 1))
         t1 = time.perf_counter()
         n = max(self.pool, 4 * k)
         lists, dense_sim, kw_score, payload = [], {}, {}, {}
