@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from . import corpus, prompt as prompting, query as querying
+from . import corpus, prompt as prompting, query as querying, when
 from .cite import make_citations, render_text
 from .config import Config
 from .embedding import Embedder
@@ -138,13 +138,17 @@ class Bot:
                                      c.allow_downloads)
             return self._llm
 
-    def analyse(self, question: str, history: list[tuple[str, str]] | None = None) -> Query:
+    def analyse(self, question: str, history: list[tuple[str, str]] | None = None,
+                as_of=None) -> Query:
         """The question checked and analysed once (condensed with ``history``, translated when
-        not in English); the model is loaded only when one of those needs it."""
-        return querying.analyse(self._check_question(question), lambda: self.llm, history)
+        not in English, its time words resolved against ``as_of``: a ``datetime.date``,
+        "YYYY-MM-DD" or None = today); the model is loaded only when one of those needs it."""
+        as_of = when.as_of_date(as_of)  # a bad date is an error before any model is loaded
+        return querying.analyse(self._check_question(question), lambda: self.llm, history, as_of=as_of)
 
-    def search(self, question: str, k: int | None = None) -> list[Passage]:
-        return self.retrieve(self.analyse(question), k).passages
+    def search(self, question: str, k: int | None = None, as_of=None) -> list[Passage]:
+        """Passages for ``question`` as of ``as_of`` (default today): none published after it."""
+        return self.retrieve(self.analyse(question, as_of=as_of), k).passages
 
     def retrieve(self, query: Query, k: int | None = None) -> SearchResult:
         t0 = time.perf_counter()
@@ -157,25 +161,27 @@ class Bot:
                                self.config.max_answer_tokens, self.config.context_tokens)
 
     def ask(self, question: str, k: int | None = None,
-            history: list[tuple[str, str]] | None = None) -> Answer:
+            history: list[tuple[str, str]] | None = None, as_of=None) -> Answer:
         result = None
-        for item in self.stream(question, k, history):
+        for item in self.stream(question, k, history, as_of=as_of):
             result = item
         return result
 
-    def chat(self, history: list[tuple[str, str]], question: str, k: int | None = None) -> Answer:
+    def chat(self, history: list[tuple[str, str]], question: str, k: int | None = None,
+             as_of=None) -> Answer:
         """Answer a follow-up: ``history`` is [(user question, bot answer), ...], oldest first."""
-        return self.ask(question, k, history)
+        return self.ask(question, k, history, as_of=as_of)
 
     def stream(self, question: str, k: int | None = None,
-               history: list[tuple[str, str]] | None = None) -> Iterator[str | Answer]:
+               history: list[tuple[str, str]] | None = None, as_of=None) -> Iterator[str | Answer]:
         """Yield the draft's text pieces as they are generated, then the verified ``Answer``.
 
         With ``history``, the question is first condensed into a standalone one (the
-        ``Answer.question`` field holds what was actually asked).
+        ``Answer.question`` field holds what was actually asked). ``as_of`` (a date or
+        "YYYY-MM-DD"; default today): articles published after it are not evidence.
         """
         t0 = time.perf_counter()
-        query = self.analyse(question, history)
+        query = self.analyse(question, history, as_of=as_of)
         timings = {"analyse_s": time.perf_counter() - t0}
         res = self.retrieve(query, k)
         yield from self.answer(query, res.passages, {**timings, **res.timings})
@@ -216,6 +222,7 @@ class Bot:
         if reason:
             return refusal(query.text, passages, reason, flagged=flagged, draft=draft,
                            dropped_passages=p.dropped, timings=timings, tokens=tokens, model=model_id)
+        sentences = when.dated(sentences, passages)  # newest source's quote first, older ones dated
         return Answer(query.text, render_text(sentences), make_citations(sentences, passages), passages,
                       False, "", sentences, flagged, draft, p.dropped, timings, tokens, model_id)
 

@@ -38,14 +38,24 @@ def cmd_ingest(args) -> int:
     return 0
 
 
+def _as_of(value: str):
+    """``--as-of YYYY-MM-DD``: checked when the flags are parsed (argparse names the flag)."""
+    from .when import as_of_date
+
+    try:
+        return as_of_date(value)
+    except RagError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def cmd_search(args) -> int:
-    passages = _bot(args).search(args.question, args.k)
+    passages = _bot(args).search(args.question, args.k, as_of=args.as_of)
     if args.json:
         print(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=2))
         return 0
     for p in passages:
         dup = f"  (also in {', '.join(d['doc_id'] for d in p.duplicates)})" if p.duplicates else ""
-        print(f"{p.rank}. {p.score:.4f}  {p.doc_id}  [{p.start}:{p.end}]  {p.title}{dup}")
+        print(f"{p.rank}. {p.score:.4f}  {p.doc_id}  [{p.start}:{p.end}]  {p.date or '-'}  {p.title}{dup}")
         print("   " + " ".join(p.text.split())[:300])
     return 0
 
@@ -94,7 +104,7 @@ def _ask_with_timings(args) -> int:
     t["load_model_s"] = time.perf_counter() - a
     a = time.perf_counter()
     first, final = None, None
-    for item in bot.stream(args.question, args.k):
+    for item in bot.stream(args.question, args.k, as_of=args.as_of):
         if isinstance(item, str):
             first = first if first is not None else time.perf_counter() - a
         else:
@@ -119,11 +129,11 @@ def cmd_ask(args) -> int:
         return _ask_with_timings(args)
     bot = _bot(args)
     if args.json:
-        a = bot.ask(args.question, args.k)
+        a = bot.ask(args.question, args.k, as_of=args.as_of)
         print(json.dumps(a.to_dict(), ensure_ascii=False, indent=2))
         return 0
     final = None
-    for item in bot.stream(args.question, args.k):
+    for item in bot.stream(args.question, args.k, as_of=args.as_of):
         if isinstance(item, str):
             if not args.quiet:
                 print(item, end="", flush=True, file=sys.stderr)
@@ -170,6 +180,10 @@ def cmd_chat(args) -> int:
     return ui_main(["--port", str(args.port)] if args.port else [])
 
 
+AS_OF_HELP = ("answer as of this day: articles published after it are not evidence, and "
+              "'this week', 'yesterday' count back from it (default: today)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Grounded question answering over a folder of news articles.")
     common = argparse.ArgumentParser(add_help=False)
@@ -187,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("question")
     s.add_argument("--k", type=int, default=None)
     s.add_argument("--json", action="store_true")
+    s.add_argument("--as-of", type=_as_of, metavar="YYYY-MM-DD", help=AS_OF_HELP)
     s.set_defaults(func=cmd_search)
 
     s = sub.add_parser("stats", parents=[common], help="documents, chunks, store and embedder")
@@ -199,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="preset name, .gguf path, hf:REPO/FILE.gguf or server URL (RAG_MODEL)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--quiet", action="store_true", help="do not stream the draft to stderr")
+    s.add_argument("--as-of", type=_as_of, metavar="YYYY-MM-DD", help=AS_OF_HELP)
     s.add_argument("--timings", action="store_true",
                    help="time start-up and each stage (store, embedder, model, retrieval, first token); "
                         "print them as one 'timings {json}' line on stderr")

@@ -260,7 +260,8 @@ def bootstrap(rows: list[dict], n: int = 1000, seed: int = 0) -> dict:
             for m, v in samples.items()}
 
 
-def run_eval(args, config) -> int:
+def run_eval(args, config, llm=None) -> int:
+    """``rag eval``; ``llm``: a model to answer with instead of the configured one (tests)."""
     from tqdm import tqdm
 
     from .bot import Bot
@@ -280,7 +281,7 @@ def run_eval(args, config) -> int:
             return 2
         config = config.replace(corpus_dir=Path(corpus).resolve(),
                                 store_dir=config.home / "eval-stores" / corpus_key(Path(corpus), config))
-    bot = Bot.from_config(config)
+    bot = Bot.from_config(config, llm=llm)
     if corpus is not None or bot.store.count() == 0:
         rep = bot.ingest([config.corpus_dir], progress=sys.stderr.isatty())
         print(f"corpus {config.corpus_dir}: {rep.summary()} (store {config.store_path})", file=sys.stderr)
@@ -290,7 +291,8 @@ def run_eval(args, config) -> int:
     t_start = time.perf_counter()
     for q in tqdm(questions, desc="eval", unit="q", file=sys.stderr):
         t0 = time.perf_counter()
-        a = bot.ask(q["question"], k)
+        # the day the question was asked (RealTime QA's question_date): later articles are not evidence
+        a = bot.ask(q["question"], k, as_of=q.get("question_date") or None)
         latency = time.perf_counter() - t0
         s = score(q, a)
         rows.append({"id": q["id"], "category": q["category"], "language": q["language"],

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from . import text as tx
+from . import text as tx, when
 from .types import LLM, Query, complete
 
 CONDENSE_PROMPT = (
@@ -37,10 +37,11 @@ MAX_CJK_SHARE = 0.25  # a "translation" more than a quarter Chinese characters i
 
 
 def analyse(question: str, llm_of, history: list[tuple[str, str]] | None = None,
-            translated: bool = True) -> Query:
+            translated: bool = True, as_of=None) -> Query:
     """The ``Query`` for ``question`` (already checked for length). ``llm_of()`` returns the
     model, and is called only when one is needed (a follow-up, or a question not in English and
-    ``translated``)."""
+    ``translated``). ``as_of`` (a date, "YYYY-MM-DD" or None = today) and the question's own
+    time words make its ``when`` (``rag.when.resolve``)."""
     text = condense(llm_of(), history, question) if history else question
     language = tx.language_of(text)
     english = translate(llm_of(), text) if translated and language not in ("en", "und") else None
@@ -48,7 +49,8 @@ def analyse(question: str, llm_of, history: list[tuple[str, str]] | None = None,
     return Query(text=text, language=language, english=english,
                  names=frozenset(tx.names(asked)), numbers=frozenset(tx.numbers(asked)),
                  terms=frozenset(tx.terms(asked)), expected=tx.expected_type(asked),
-                 yes_no=bool(tx.YES_NO.match(asked)), original=question)
+                 yes_no=bool(tx.YES_NO.match(asked)), original=question,
+                 when=when.resolve(text, as_of, also=english))
 
 
 def _first_line(reply: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from . import when
 from .store import chunk_terms
 from .types import Passage, Query
 
@@ -52,15 +53,18 @@ class Retriever:
             from concurrent.futures import ThreadPoolExecutor
 
             self._keyword_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-bm25")
-        keyword = self._keyword_worker.submit(self._keyword_hits, queries, n)
+        keyword = self._keyword_worker.submit(self._keyword_hits, queries, when.keyword_pool(query.when, n))
         for q, v in zip(queries, vectors):
-            dense = self.store.dense_query(v, n)
+            dense = [d for d in self.store.dense_query(v, n, where=when.dense_where(query.when))
+                     if when.admits(query.when, d[3])]  # as of, and the question's period
             lists.append([c for c, *_ in dense])
             for cid, sim, text, meta in dense:
                 dense_sim[cid] = max(sim, dense_sim.get(cid, -1.0))
                 payload[cid] = (text, meta)
         t2 = time.perf_counter()
         hits_per_query, keyword_s = keyword.result()
+        payload.update(self.store.get_chunks(list({c for h in hits_per_query for c, _ in h} - payload.keys())))
+        hits_per_query = [when.keep_hits(query.when, h, payload, n) for h in hits_per_query]
         for hits in hits_per_query:
             lists.append([c for c, _ in hits])
             for cid, s in hits:
@@ -72,6 +76,7 @@ class Retriever:
                 fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + r + 1)
         missing = [c for c in fused if c not in payload]
         payload.update(self.store.get_chunks(missing))
+        fused = when.reweigh(query.when, fused, payload)  # the recency prior (1 under a named period)
         order = sorted((c for c in fused if c in payload), key=lambda c: (-fused[c], c))
         passages = self._fold(order, payload, fused, dense_sim, kw_score, k)
         t4 = time.perf_counter()

@@ -401,9 +401,10 @@ class Store:
         return {d: int(r.metadata.get("n_chunks", 0)) for d, r in self.documents().items()}
 
     @_guarded
-    def dense_query(self, vector, n: int) -> list[tuple[str, float, str, dict]]:
-        """(chunk id, cosine similarity, text, metadata), best first."""
-        res = self.chunks.query(query_embeddings=[list(map(float, vector))], n_results=n,
+    def dense_query(self, vector, n: int, where: dict | None = None) -> list[tuple[str, float, str, dict]]:
+        """(chunk id, cosine similarity, text, metadata), best first; ``where``: a Chroma filter on
+        the FILTERED fields (``dates.published_where``)."""
+        res = self.chunks.query(query_embeddings=[list(map(float, vector))], n_results=n, where=where,
                                 include=["metadatas", "documents", "distances"])
         if not res["ids"] or not res["ids"][0]:
             return []

@@ -10,7 +10,10 @@ llama.cpp model, an OpenAI-compatible endpoint and the scripted stand-in all imp
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Iterator, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .when import TimeFrame
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class Query:
     expected: str | None  # answer type asked for: "number", "date", "cause", "name" or None
     yes_no: bool
     original: str = ""  # as typed, before condensing
+    when: "TimeFrame | None" = None  # as-of day and publication window (rag.when), None = no dates
 
     @property
     def asked(self) -> str:

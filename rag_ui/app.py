@@ -99,8 +99,9 @@ def _doc_text_reader(bot: Bot):
     return read
 
 
-def ask(pool: BotPool, question: str, turns: list[dict] | None, model: str | None, k):
-    """Generator of (chat, sources, details, turns, question box) for one question."""
+def ask(pool: BotPool, question: str, turns: list[dict] | None, model: str | None, k, as_of: str = ""):
+    """Generator of (chat, sources, details, turns, question box) for one question, answered as
+    of ``as_of`` ("YYYY-MM-DD"; empty = today)."""
     turns = list(turns or [])
     question = (question or "").strip()
     if not question:
@@ -115,7 +116,8 @@ def ask(pool: BotPool, question: str, turns: list[dict] | None, model: str | Non
     try:
         bot = pool.get(model)
         answer = None
-        for item in bot.stream(question, k=int(k) if k else None, history=history or None):
+        for item in bot.stream(question, k=int(k) if k else None, history=history or None,
+                               as_of=(as_of or "").strip() or None):
             if isinstance(item, str):
                 turn["draft"] += item
                 yield ui.chat_html(turns), sources, ui.details_html(None), turns, ""
@@ -246,6 +248,8 @@ def build_ui(pool: BotPool):
                             question = gr.Textbox(show_label=False, scale=6, elem_id="rag-question",
                                                   placeholder="Ask about the articles…", container=False,
                                                   max_length=cfg.max_question_chars, autofocus=True)
+                            as_of = gr.Textbox(show_label=False, scale=1, elem_id="rag-as-of", max_length=10,
+                                               placeholder="as of: today (YYYY-MM-DD)", container=False)
                             send = gr.Button("Ask", variant="primary", scale=1, elem_id="rag-ask")
                             clear = gr.Button("New chat", scale=1, elem_id="rag-clear")
                         with gr.Accordion("Settings", open=False, elem_id="rag-settings"):
@@ -277,10 +281,10 @@ def build_ui(pool: BotPool):
                         remove = gr.Button("Delete document", variant="stop", elem_id="rag-delete")
                 article = gr.HTML("", elem_id="rag-article")
 
-        def on_ask(q, state, m, kk):
-            yield from ask(pool, q, state, m, kk)
+        def on_ask(q, state, m, kk, day):
+            yield from ask(pool, q, state, m, kk, day)
 
-        gr.on([question.submit, send.click], on_ask, [question, turns, model, k],
+        gr.on([question.submit, send.click], on_ask, [question, turns, model, k, as_of],
               [chat, sources, details, turns, question], show_progress="hidden",
               concurrency_limit=8, concurrency_id="ask", api_name="ask")
 
