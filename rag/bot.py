@@ -118,6 +118,7 @@ class Bot:
                 "store": self.store.location, "mode": self.config.store_mode,
                 "collection": self.config.collection, "embedder": self.embedder.name,
                 "embedder_path": str(self.embedder.path),
+                "embedder_runtime": self.embedder.runtime,
                 "per_document": {d: {"chunks": int(r.metadata.get("n_chunks", 0)),
                                      "title": r.metadata.get("title", ""),
                                      "date": r.metadata.get("date", ""),

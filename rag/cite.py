@@ -1,7 +1,8 @@
 """Verified sentences -> the answer text with [n] markers, and a ``Citation`` per passage cited.
 
 A citation points at the passage (its span in the document) and at the passage sentence that
-backs the claim best (the quote span), so a reader lands on the exact supporting words.
+backs the claim best (the quote span), so a reader lands on the exact supporting words; in a
+PDF or DOCX, the citation also names the page the quote starts on.
 This module neither verifies nor refuses.
 
 Example: render_text([Sentence("It opened on 13 September", [1])]) -> "It opened on 13 September [1]."
@@ -9,6 +10,7 @@ Example: render_text([Sentence("It opened on 13 September", [1])]) -> "It opened
 from __future__ import annotations
 
 from .grounding import best_sentence
+from .readers import page_of
 from .text import SENTENCE_END_CHARS
 from .types import Citation, Passage, Sentence
 
@@ -24,7 +26,8 @@ def make_citations(sentences: list[Sentence], passages: list[Passage]) -> list[C
             out[n] = Citation(number=n, doc_id=p.doc_id, title=p.title, url=p.url,
                               publisher=p.publisher, date=p.date, chunk_id=p.chunk_id,
                               start=p.start, end=p.end, quote=p.text[qs:qe],
-                              quote_start=p.start + qs, quote_end=p.start + qe)
+                              quote_start=p.start + qs, quote_end=p.start + qe,
+                              page=page_of({"page": p.page, "page_breaks": p.page_breaks}, p.start + qs))
     return [out[n] for n in sorted(out)]
 
 

@@ -66,7 +66,8 @@ def cmd_stats(args) -> int:
         print(json.dumps(s, ensure_ascii=False, indent=2))
         return 0
     print(f"documents: {s['documents']}\nchunks:    {s['chunks']}\nstore:     {s['store']} "
-          f"({s['mode']}, collection {s['collection']})\nembedder:  {s['embedder']} ({s['embedder_path']})")
+          f"({s['mode']}, collection {s['collection']})\nembedder:  {s['embedder']} ({s['embedder_path']})"
+          f"\nruntime:   {s['embedder_runtime']}")
     for d, info in s["per_document"].items():
         print(f"  {d}  {info['chunks']:4d} chunks  {info['language']:3}  {info['date'] or '-':10}  {info['title']}")
     return 0

@@ -19,13 +19,16 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import readers
+from .dates import FoundDate, choose, day_number, find_dateline, parse_date
 from .errors import RagError
+from .readers import PAGED_EXTENSIONS
 from .text import detect_language
 from .types import Document
 
-SUPPORTED_EXTENSIONS = (".txt", ".md", ".html", ".htm")
+SUPPORTED_EXTENSIONS = (".txt", ".md", ".html", ".htm") + PAGED_EXTENSIONS
 METADATA_FILE = "metadata.json"
-CLEANER_VERSION = "3"  # bump when cleaning changes, so every document is re-ingested
+CLEANER_VERSION = "4"  # bump when cleaning changes, so every document is re-ingested
 MIN_REPEATED_LINE = 20  # characters: shorter lines ("Photo:", "1.") may repeat legitimately
 
 # Lines that are boilerplate in news pages whatever the publisher. Kept short and generic: a
@@ -105,14 +108,16 @@ def scan_folder_or_files(paths: list[Path], unchanged=None) -> ScanResult:
             check_readable(f)
             meta = _folder_metadata(f.parent, meta_cache)
             m = meta.get(f.stem, {})
-            check_extension(f)
+            ext = check_extension(f)
             raw = f.read_bytes()
             h = content_hash(raw, m)
             if f.stem not in seen and unchanged is not None and unchanged(f.stem, h):
                 seen[f.stem] = str(f)
                 skipped.append(f.stem)
                 continue
-            decode(raw)  # empty, binary or undecodable: an error now, before any store write
+            # empty, binary or undecodable: an error now, before any store write (a PDF or DOCX
+            # is binary: its signature is checked now, its text when it is loaded)
+            readers.check(ext, raw) if ext in PAGED_EXTENSIONS else decode(raw)
         except RagError as e:
             errors.append((str(f), str(e)))
             continue
@@ -180,23 +185,41 @@ def load_file(path: Path, meta: dict | None = None) -> Document:
     meta = meta or {}
     ext = check_extension(path)
     raw = path.read_bytes()
-    text = decode(raw)
+    # the one content hash of a file: its bytes and its metadata.json entry, as the scan's
+    # "unchanged" check computes it (a title read from the file itself is part of the bytes)
+    h = content_hash(raw, meta)
+    found = [FoundDate(parse_date(meta.get("date")), "metadata.json", "date")]  # dates.choose
+    if ext in PAGED_EXTENSIONS:  # PAGE_MARK lines before each page, removed after cleaning
+        got = readers.read(ext, raw)
+        text, found = got.text, found + got.dates
+        meta = {**got.extra, **({"title": got.title} if got.title else {}), **meta}
+    else:
+        text = decode(raw)
     if ext in (".html", ".htm"):
+        found += readers.html_dates(text)
         text, html_title = html_to_text(text)
         meta = {"title": html_title, **meta} if html_title else meta
     elif ext == ".md":
+        text, front = front_matter(text)
+        meta = {**front, **meta}
+        found += readers.front_matter_dates(front)
         text = markdown_to_text(text)
-    text = clean_text(text)
+    text, pages = readers.unmark_pages(clean_text(text))
     if not text.strip():
         raise RagError("no article text after cleaning (empty file?)")
+    dated = choose(found + [FoundDate(find_dateline(text), "dateline")])
+    iso = dated.iso if dated else ""
     title = meta.get("title") or _first_line_title(text) or path.stem
     return Document(
         id=path.stem, text=text, title=title,
         language=meta.get("language") or detect_language(text),
-        content_hash=content_hash(raw, meta), source_path=os.path.abspath(path),
+        content_hash=h, source_path=os.path.abspath(path),
         publisher=meta.get("publisher") or "", url=meta.get("url") or "",
-        date=meta.get("date") or "",
-        extra={k: v for k, v in meta.items() if k not in {"title", "publisher", "url", "date", "language"}},
+        date=iso,
+        extra={**{k: v for k, v in meta.items() if k not in {"title", "publisher", "url", "date", "language"}},
+               # where the date came from (dates.SOURCES; "" undated) and the chunks' filter day
+               "date_source": dated.source if dated else "", "date_field": dated.field if dated else "",
+               "day": day_number(iso), **({"pages": pages} if pages else {})},
     )
 
 
@@ -250,6 +273,28 @@ def html_to_text(html: str) -> tuple[str, str]:
     if not blocks:
         blocks = [" ".join(root.get_text(" ", strip=True).split())]
     return "\n".join(blocks), title
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+_FRONT_FIELD = re.compile(r"([A-Za-z_][\w-]*)[ \t]*:[ \t]*(.*)")
+
+
+def front_matter(md: str) -> tuple[str, dict]:
+    """A Markdown file's YAML front matter as fields (one-line ``key: value`` pairs; quotes
+    around a value dropped), and the text without it.
+
+    Example: "---\ntitle: Port news\n---\nBody." -> ("Body.", {"title": "Port news"})
+    """
+    m = _FRONT_MATTER.match(md.lstrip("\ufeff"))
+    if not m:
+        return md, {}
+    fields = {}
+    for line in m.group(1).splitlines():
+        f = _FRONT_FIELD.fullmatch(line.strip())
+        if f and f.group(2).strip():
+            v = f.group(2).strip()
+            fields[f.group(1).lower()] = v[1:-1] if len(v) > 1 and v[0] == v[-1] and v[0] in "\"'" else v
+    return md.lstrip("\ufeff")[m.end():], fields
 
 
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\(([^)]*)\)")

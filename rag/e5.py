@@ -238,13 +238,14 @@ def source_digest(folder: Path) -> str | None:
         return None
 
 
-def assemble(root: Path) -> Path:
-    """``root/multilingual-e5-small``, assembled from the package's data file when missing or not
-    matching its manifest (then replaced atomically). The data file must match the pinned SHA-256."""
+def assemble(root: Path, source: Path | None = None) -> Path:
+    """``root/multilingual-e5-small``, assembled from the package's data file (or ``source``) when
+    missing or not matching its manifest (then replaced atomically). The data file must match the
+    pinned SHA-256."""
     folder = Path(root).expanduser() / NAME
     if folder.exists() and verify(folder) is None:
         return folder
-    src = data_file()
+    src = Path(source) if source is not None else data_file()
     got = _sha256(src)
     if got != SHA256:
         raise RagError(f"{src} fails its checksum (SHA-256 {got}, expected {SHA256}); the file was "

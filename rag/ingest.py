@@ -25,6 +25,7 @@ from .chunking import CHUNKER_VERSION, chunk_document
 from .config import Config
 from .corpus import Document, PendingFile, scan_folder_or_files
 from .errors import RagError
+from .readers import chunk_pages
 from .store import DELETED, terms_field
 
 # chunks embedded and written per step (Config.ingest_batch): bigger steps pad less (encode sorts
@@ -365,7 +366,8 @@ class _Cut:
                 by_doc[doc.id] = {k: v for k, v in doc_metadata(doc).items()
                                   if k not in ("source_path", CONTENT_HASH)}
             metas.append({**by_doc[doc.id], "start": c.start, "end": c.end, "index": c.index,
-                          "terms": terms_field(c.text)})
+                          "terms": terms_field(c.text),
+                          **chunk_pages(doc.extra.get("pages"), c.start, c.end)})  # PDF, DOCX
         if begun:
             store.mark_pending_many([(d.id, {**doc_metadata(d), PENDING_FINGERPRINT: fp})
                                      for d, fp, _ in begun])

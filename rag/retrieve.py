@@ -119,7 +119,8 @@ class Retriever:
                     keyword_score=round(kw_score[cid], 4) if cid in kw_score else None,
                     title=meta.get("title", ""), publisher=meta.get("publisher", ""),
                     url=meta.get("url", ""), date=meta.get("date", ""),
-                    language=meta.get("language", "")))
+                    language=meta.get("language", ""),
+                    page=meta.get("page"), page_breaks=meta.get("page_breaks") or []))
         return kept
 
     @staticmethod

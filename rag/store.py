@@ -59,7 +59,9 @@ CHUNK_TEXT = "chunk_text"  # a chunk record's text, in its metadata
 # 1.7-1.9 s to write, packed 1.2-1.3 s. Older stores (a field per field, the text as the Chroma
 # document) are read as well.
 PACKED = "packed"
-FILTERED = ("doc_id",)
+# a chunk's doc_id, and its publication ``day`` (rag.dates: days since 1970-01-01, an int, so
+# Chroma's $gte/$lte compare it; dates.published_where builds the clause)
+FILTERED = ("doc_id", "day")
 
 
 def pack(meta: dict) -> dict:

@@ -62,6 +62,8 @@ class Passage:
     date: str = ""
     language: str = ""
     duplicates: list[dict] = field(default_factory=list)
+    page: int | None = None  # the page the passage starts on (PDF, DOCX; readers.page_of)
+    page_breaks: list[int] = field(default_factory=list)  # offsets in its span where a page starts
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -143,6 +145,7 @@ class Citation:
     quote: str  # the passage sentence that supports the claim
     quote_start: int  # span of the quote in the document's cleaned text
     quote_end: int
+    page: int | None = None  # the page the quote starts on, for paged documents (PDF, DOCX)
 
     def to_dict(self) -> dict:
         return asdict(self)

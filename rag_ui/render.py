@@ -150,7 +150,8 @@ def sources_section_html(turn_index: int, question: str, citations: list,
         link = (f' <a class="src-link" href="{esc(url)}" target="_blank" rel="noopener noreferrer">'
                 f"open original</a>" if url else "")
         quotes = "".join(f'<blockquote class="quote" data-n="{c.number}"><span class="qn">[{c.number}]'
-                         f"</span> {esc(c.quote)}</blockquote>" for c in cs)
+                         f"</span> {esc(c.quote)}" + (f' <span class="qpage">(p. {c.page})</span>'
+                                                      if c.page else "") + "</blockquote>" for c in cs)
         text = document_text(doc_id)
         if text is None:
             full = '<div class="article-text missing">The article is no longer in the store.</div>'
