@@ -57,7 +57,8 @@ def test_html_keeps_article_drops_navigation():
     ("blank.md", b"  \n\n ", "empty file"),
     ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 20, "binary"),
     ("latin1.txt", "Città già così".encode("latin-1"), "not UTF-8"),
-    ("doc.pdf", b"%PDF-1.4 hello", "unsupported file type"),
+    ("doc.odt", b"PK\x03\x04 an OpenDocument text", "unsupported file type"),
+    ("doc.pdf", b"%PDF-1.4 hello", "the PDF cannot be read"),  # damaged: found when loaded
 ])
 def test_bad_files_are_reported_and_skipped(tmp_path, name, content, message):
     (tmp_path / name).write_bytes(content)
