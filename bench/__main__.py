@@ -113,9 +113,18 @@ def main(argv: list[str] | None = None) -> int:
 
     def torch_embedder():  # the ingestion baseline, loaded on first use (a section may not need it)
         if not torch_embs:
-            torch_embs.append(emb if base.embedder_backend == "torch" else Embedder(base.embedder, backend="torch"))
+            torch_embs.append(emb if base.embedder_backend == "torch" else
+                              Embedder(base.embedder, backend="torch", cache_root=base.model_cache / "embedders"))
             torch_embs[0].encode(["warm-up"])
         return torch_embs[0]
+
+    minilm: list = []
+
+    def minilm_torch():  # issue 22's baseline: yesterday's default (all-MiniLM-L6-v2 on torch)
+        if not minilm:
+            minilm.append(Embedder("all-MiniLM-L6-v2", backend="torch"))
+            minilm[0].encode(["warm-up"])
+        return minilm[0]
 
     llms: list = []
 
@@ -127,12 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         return llms[0]
 
     ctx = {"p": p, "base": base, "tmp": tmp, "embedder": emb, "embedder_load_s": load_s,
-           "torch_embedder": torch_embedder, "llm": shared_llm,
+           "torch_embedder": torch_embedder, "minilm_torch": minilm_torch, "llm": shared_llm,
            "shared_bench": archive_section.shared_bench(args.shared_bench),
            "shared_bench_asked": args.shared_bench,
            "cont": Contention(wait_budget_s=30.0 if args.quick else 240.0),
            "sentences": corpus_sentences(ROOT / "corpus")}
     R["meta"]["embedder"] = emb.name
+    R["meta"]["embedder_runtime"] = emb.runtime  # which path embeds on this CPU, and why
     bot = None
 
     def section(name, fn):

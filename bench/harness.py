@@ -151,11 +151,14 @@ def loadavg() -> list[float]:
 
 # -- machine -------------------------------------------------------------------------------
 def machine_info() -> dict:
-    cpu, mem_kb, flags = "", 0, set()
+    cpu, mem_kb, flags, ident = "", 0, set(), {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name") and not cpu:
                 cpu = line.split(":", 1)[1].strip()
+            for key in ("vendor_id", "cpu family", "model"):
+                if line.split(":")[0].strip() == key and key not in ident:
+                    ident[key] = line.split(":", 1)[1].strip()
             if line.startswith("flags") and not flags:
                 flags = set(line.split(":", 1)[1].split())
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -173,10 +176,22 @@ def machine_info() -> dict:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
-    return {"nproc": os.cpu_count(), "cpu_model": cpu, "ram_gib": round(mem_kb / 2**20, 1),
+    return {"nproc": os.cpu_count(), "cpu_model": cpu, "cpu_kind": cpu_kind(cpu, ident, flags),
+            "bf16": bool(flags & {"avx512_bf16", "amx_bf16"}), "ram_gib": round(mem_kb / 2**20, 1),
             "simd": sorted(f for f in flags if f.startswith(("avx", "amx")) or f in ("fma", "f16c")),
             "python": platform.python_version(), "platform": platform.platform(),
             "versions": versions}
+
+
+def cpu_kind(name: str, ident: dict, flags: set) -> str:
+    """The CPU kinds of ../shared/docs/environment.md by family and model, e.g. "AMD EPYC Zen 3
+    (family 25, model 1): AVX2, no AVX-512", so figures are quoted with the kind they came from."""
+    fam, model = ident.get("cpu family", "?"), ident.get("model", "?")
+    gen = {"25": {"1": "Zen 3", "17": "Zen 4"}, "26": {}}.get(fam, {}).get(model) or \
+        ("Zen 5" if fam == "26" else "")
+    simd = ("AVX-512" + (" BF16" if "avx512_bf16" in flags else "") + (" VNNI" if "avx512_vnni" in flags else "")
+            if "avx512f" in flags else "AVX2, no AVX-512" if "avx2" in flags else "no AVX2")
+    return f"{name}{' ' + gen if gen else ''} (family {fam}, model {model}): {simd}"
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -34,11 +34,11 @@ def question_vectors(ctx: dict) -> tuple[list[str], dict, list[float]]:
         qs = [r["question"] for r in load_questions(ctx["p"]["queries"])]
         emb = ctx["embedder"]
         for q in qs[:3]:
-            emb.encode([q])
+            emb.encode_queries([q], ["en"])
         vecs, times = {}, []
         for q in qs:
             a = time.perf_counter()
-            vecs[q] = emb.encode([q])[0]
+            vecs[q] = emb.encode_queries([q], ["en"])[0]
             times.append(time.perf_counter() - a)
         ctx["qvecs"] = (qs, vecs, times)
     return ctx["qvecs"]
@@ -92,7 +92,7 @@ def run(ctx: dict) -> dict:
 
         ops["fused"] = fused_recorded
         emb = ctx["embedder"]
-        ops["embed_question"] = lambda q: emb.encode([q])
+        ops["embed_question"] = lambda q: emb.encode_queries([q], ["en"])
         ctx["cont"].wait_quiet()
         snap = ctx["cont"].snapshot()
         times = interleaved(ops, qs)

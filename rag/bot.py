@@ -27,7 +27,7 @@ from .embedding import Embedder
 from .errors import RagError
 from .gate import evidence_gate
 from .ingest import IngestReport, ingest
-from .quotes import qualifiers, quote_sentences, select_quotes
+from .quotes import introduce, qualifiers, quote_sentences, select_quotes
 from .refuse import refusal, refusal_reason
 from .retrieve import Retriever, SearchResult
 from .store import Store
@@ -145,7 +145,8 @@ class Bot:
         not in English, its time words resolved against ``as_of``: a ``datetime.date``,
         "YYYY-MM-DD" or None = today); the model is loaded only when one of those needs it."""
         as_of = when.as_of_date(as_of)  # a bad date is an error before any model is loaded
-        return querying.analyse(self._check_question(question), lambda: self.llm, history, as_of=as_of)
+        return querying.analyse(self._check_question(question), lambda: self.llm, history,
+                                translated=self.config.translate, as_of=as_of)
 
     def search(self, question: str, k: int | None = None, as_of=None) -> list[Passage]:
         """Passages for ``question`` as of ``as_of`` (default today): none published after it."""
@@ -195,7 +196,7 @@ class Bot:
         llm = self.llm
         reason = evidence_gate(query, passages)
         if reason:
-            yield refusal(query.text, passages, reason, timings=timings, model=llm.model_id)
+            yield refusal(query.text, passages, reason, query.language, timings=timings, model=llm.model_id)
             return
         p = self.prompt(query, passages)
         stats: dict = {}
@@ -216,12 +217,12 @@ class Bot:
             quotes = select_quotes(query.versions(passages), passages)
             # a drafted claim the source calls a rumour keeps the source's words
             quotes += [q for d in drafted for n in d.citations for q in qualifiers(d.text, n, passages[n - 1])]
-        sentences = drafted + quote_sentences(quotes, drafted)
+        sentences = introduce(drafted + quote_sentences(quotes, drafted), query.language, passages)
         reason = refusal_reason(query, is_model_refusal(draft), sentences, passages)
         timings = {**timings, "verify_s": time.perf_counter() - t0}
         tokens = {"prompt": stats.get("prompt_tokens", 0), "completion": stats.get("completion_tokens", 0)}
         if reason:
-            return refusal(query.text, passages, reason, flagged=flagged, draft=draft,
+            return refusal(query.text, passages, reason, query.language, flagged=flagged, draft=draft,
                            dropped_passages=p.dropped, timings=timings, tokens=tokens, model=model_id)
         sentences = when.dated(sentences, passages)  # newest source's quote first, older ones dated
         return Answer(query.text, render_text(sentences), make_citations(sentences, passages), passages,

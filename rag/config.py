@@ -40,6 +40,7 @@ class Config:
     n_ctx: int = 4096
     max_answer_tokens: int = 256
     quotes: bool = True  # answers also carry the passage sentences that answer the question
+    translate: bool = True  # a question not in English is also searched and checked in English (model)
     context_tokens: int = 60  # per passage in the prompt: its most relevant sentences (0 = all)
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     max_question_chars: int = 1000

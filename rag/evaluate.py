@@ -23,7 +23,7 @@ from .grounding import support
 
 METRICS = ["answer_correctness", "answer_correctness_strict", "refusal_recall", "refusal_precision", "false_refusal_rate",
            "citation_precision", "citation_recall", "supported_sentence_rate",
-           "retrieval_recall_at_k", "mrr", "truthfulness"]
+           "retrieval_recall_at_k", "mrr", "truthfulness", "answer_in_question_language"]
 REQUIRED = {"id": str, "category": str, "language": str, "answerable": bool, "question": str,
             "key_facts": list, "gold_sources": list}
 
@@ -112,6 +112,8 @@ def score(q: dict, a) -> dict:
     else:
         s["refusal_recall"] = float(refused)
         s["truthfulness"] = 1.0 if refused else -1.0
+    if q["language"] in tx.LANGUAGE_NAMES:  # is the answer's first sentence (or refusal) in the asker's language?
+        s["answer_in_question_language"] = float(tx.first_sentence_language(a.text) in (q["language"], "und"))
     s["_refused"] = refused
     s["_answerable"] = q["answerable"]
     s["_cited_docs"] = cited_docs

@@ -36,12 +36,16 @@ class Prompt:
     n_tokens: int
 
 
-def build_messages(question: str, passages: list[Passage], texts: list[str] | None = None) -> list[dict]:
-    """The chat messages; ``texts`` replaces the passages' text in the prompt (compacted)."""
+def build_messages(question: str, passages: list[Passage], texts: list[str] | None = None,
+                   language: str = "en") -> list[dict]:
+    """The chat messages; ``texts`` replaces the passages' text in the prompt (compacted). A
+    question asked in another language is answered in it ("Answer in Chinese:"), whatever the
+    passages' language; an English one keeps the prompt it always had."""
     texts = texts or [p.text for p in passages]
     body = "\n\n".join(f'Passage [{i + 1}]: """{quoted(t)}"""' for i, t in enumerate(texts))
+    cue = f"Answer in {tx.LANGUAGE_NAMES[language]}:" if language in tx.LANGUAGE_NAMES and language != "en" else "Answer:"
     return [{"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": f"{body}\n\nQuestion: {question}\nAnswer:"}]
+            {"role": "user", "content": f"{body}\n\nQuestion: {question}\n{cue}"}]
 
 
 def quoted(text: str) -> str:
@@ -72,16 +76,16 @@ def build(llm: LLM, query: Query, passages: list[Passage], versions: dict[str, s
     if context_tokens > 0:
         q_terms = set().union(*(tx.terms(v) for v in versions.values()))
         texts = [compact(q_terms, p, context_tokens, llm.count_tokens) for p in passages]
-    return fit(llm, query.text, passages, max_answer_tokens, texts)
+    return fit(llm, query.text, passages, max_answer_tokens, texts, query.language)
 
 
 def fit(llm: LLM, question: str, passages: list[Passage], max_answer_tokens: int,
-        texts: list[str] | None = None) -> Prompt:
+        texts: list[str] | None = None, language: str = "en") -> Prompt:
     """Drop the lowest-ranked passages until the prompt leaves room for the answer."""
     kept = list(passages)
     texts = list(texts or [p.text for p in passages])
     while True:
-        messages = build_messages(question, kept, texts[:len(kept)])
+        messages = build_messages(question, kept, texts[:len(kept)], language)
         n = llm.count_tokens(llm.render(messages))
         if n + max_answer_tokens <= llm.n_ctx:
             return Prompt(messages, kept, len(passages) - len(kept), n)

@@ -144,6 +144,20 @@ def qualifiers(claim: str, n: int, passage: Passage) -> list[Quote]:
     return out
 
 
+def introduce(sentences: list[Sentence], language: str, passages: list[Passage]) -> list[Sentence]:
+    """An answer that opens with a verbatim quote in another language than the question's gets a
+    lead in the asker's language ("来源原文（英文）：“...”"): the quote stays verbatim and cited,
+    and the answer still addresses the asker in their language. Other answers are unchanged."""
+    if not sentences or sentences[0].kind != "quote":
+        return sentences
+    first = sentences[0]
+    source = passages[first.citations[0] - 1].language if first.citations else ""
+    lead = tx.QUOTE_LEADS.get(language, {}).get(source)
+    if not lead:
+        return sentences
+    return [Sentence(lead + first.text, first.citations, first.score, first.kind)] + sentences[1:]
+
+
 REPEATED_BY_DRAFT = 0.8  # a quote whose content words a drafted sentence holds at this share says nothing new
 
 

@@ -13,6 +13,9 @@ from .grounding import best_sentence
 from .types import Answer, Passage, Query, Sentence
 
 REFUSAL_TEXT = "The sources do not contain the answer to this question."
+# the refusal in the question's language (rag.text.LANGUAGE_NAMES); others get the English one
+REFUSAL_TEXTS = {"en": REFUSAL_TEXT, "zh": "来源中没有这个问题的答案。",
+                 "it": "Le fonti non contengono la risposta a questa domanda."}
 MIN_QUESTION_WORDS = 0.34  # share of the question's content words the evidence must hold (row L)
 EVIDENCE_WINDOW = 300  # characters around the cited sentence that count as its context
 NAMES_PER_MISSING = 3  # one name in three may be missing (1-3 names: none), docs/ablation.md row E
@@ -69,5 +72,5 @@ def refusal_reason(query: Query, model_refused: bool, sentences: list[Sentence],
     return ""
 
 
-def refusal(question: str, passages: list[Passage], reason: str, **fields) -> Answer:
-    return Answer(question, REFUSAL_TEXT, [], passages, True, reason, **fields)
+def refusal(question: str, passages: list[Passage], reason: str, language: str = "en", **fields) -> Answer:
+    return Answer(question, REFUSAL_TEXTS.get(language, REFUSAL_TEXT), [], passages, True, reason, **fields)

@@ -313,6 +313,24 @@ def keyword_tokens(text: str) -> list[str]:
 
 
 # -- language -------------------------------------------------------------------------------
+# the languages answers are written in when the question is asked in them (the prompt names it)
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "it": "Italian"}
+# the words that introduce a verbatim quote in another language, in the asker's language, by the
+# quote's language: a Chinese question answered only by an English quote still opens in Chinese
+QUOTE_LEADS = {"en": {"zh": "The sources say (in Chinese): ", "it": "The sources say (in Italian): "},
+               "zh": {"en": "来源原文（英文）：", "it": "来源原文（意大利文）："},
+               "it": {"en": "Le fonti dicono (in inglese): ", "zh": "Le fonti dicono (in cinese): "}}
+
+
+def first_sentence_language(text: str) -> str:
+    """The language of an answer's first sentence, markers and quotation marks aside: "zh" when it
+    holds Chinese characters, "und" when too short to tell (a bare name or date reads the same in
+    every language), else langdetect's guess. "Alibaba ha aperto ... [1]. “Quote”" -> "it" """
+    sents = split_sentences(text)
+    first = strip_markers(sents[0]) if sents else ""
+    return language_of(first.strip("“”\"' ")) if first else "und"
+
+
 def detect_language(text: str) -> str:
     """ISO 639-1 code of the text (deterministic), or "und" when it cannot tell."""
     from langdetect import DetectorFactory, detect_langs
