@@ -54,6 +54,8 @@ class Config:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise RagError(f"{_label(name)} = {v!r}: must be a whole number from {lo} to {hi} ({why})")
+        if self.chroma_url:
+            _check_url("chroma_url", self.chroma_url)
         if self.embedder_backend not in EMBEDDER_BACKENDS:
             raise RagError(f"{_label('embedder_backend')} = {self.embedder_backend!r}: use one of "
                            f"{', '.join(EMBEDDER_BACKENDS)}")
@@ -107,6 +109,22 @@ EMBEDDER_BACKENDS = ("openvino", "torch", "onnx", "onnx-int8")
 MIN_PROMPT_TOKENS = 256  # the instructions and one short passage
 SECRETS = {"ui_password"}  # printed masked
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _check_url(name: str, url: str) -> None:
+    """An http(s) server address with a host and a valid port ("127.0.0.1:8000" reads as http)."""
+    from urllib.parse import urlsplit
+
+    why = "use http:// or https://, a host and a port"
+    try:
+        u = urlsplit(url if "://" in url else "http://" + url)
+        u.port  # raises for a port outside 0-65535 or not a number
+        ok = u.scheme in ("http", "https") and bool(u.hostname)
+    except ValueError as e:
+        ok, why = False, str(e)
+    if not ok:
+        raise RagError(f"{_label(name)} = {url!r} is not a server URL ({why}); give one like "
+                       "http://127.0.0.1:8000, or unset it for the embedded store")
 
 
 def _label(name: str) -> str:

@@ -108,8 +108,9 @@ def scan_folder_or_files(paths: list[Path], unchanged=None) -> ScanResult:
             check_readable(f)
             meta = _folder_metadata(f.parent, meta_cache)
             m = meta.get(f.stem, {})
+            check_fields(f.parent / METADATA_FILE, f.stem, m)
             ext = check_extension(f)
-            raw = f.read_bytes()
+            raw = read_raw(f)
             h = content_hash(raw, m)
             if f.stem not in seen and unchanged is not None and unchanged(f.stem, h):
                 seen[f.stem] = str(f)
@@ -119,7 +120,7 @@ def scan_folder_or_files(paths: list[Path], unchanged=None) -> ScanResult:
             # is binary: its signature is checked now, its text when it is loaded)
             readers.check(ext, raw) if ext in PAGED_EXTENSIONS else decode(raw)
         except RagError as e:
-            errors.append((str(f), str(e)))
+            errors.append((shown(f), str(e)))
             continue
         if f.stem in seen:
             errors.append((str(f), f"duplicate document id {f.stem!r} (also {seen[f.stem]}); skipped"))
@@ -144,9 +145,22 @@ def load_folder_or_files(paths: list[Path], unchanged=None) -> LoadResult:
 RESERVED_PREFIX = "__"  # ids the store keeps for its own records ("__meta__")
 
 
+def shown(path) -> str:
+    """A path as text that can always be printed: a byte of a file name that is not UTF-8
+    appears as an escape ("caf\\udce9.txt") instead of failing the print."""
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def check_readable(f: Path) -> None:
-    """A file ingestion may read: a link must resolve to a file in the link's own folder (a
-    link to /etc/passwd is never read), and a document id must not be reserved."""
+    """A file ingestion may read: a name in UTF-8 (it becomes the document id, stored as text),
+    a regular file (a folder, a device or a pipe is never opened: reading a pipe would wait
+    forever), a link resolving to a file in the link's own folder (a link to /etc/passwd is
+    never read), and a document id that is not reserved."""
+    try:
+        f.name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RagError("the file name is not valid UTF-8 (document ids are file names); rename "
+                       "the file") from None
     if f.is_symlink():
         target = f.resolve()
         if not target.exists():
@@ -154,6 +168,9 @@ def check_readable(f: Path) -> None:
         if target.parent != f.parent.resolve():
             raise RagError(f"a link to {target}, outside the folder; copy the article into the "
                            "folder instead (links are only followed within it)")
+    if not f.is_file():  # follows a link
+        raise RagError("not a regular file (a folder, a pipe or a device); remove it, or put the "
+                       "article itself there")
     if f.stem.startswith(RESERVED_PREFIX):
         raise RagError(f"the name {f.stem!r} is reserved (names starting with "
                        f"{RESERVED_PREFIX!r} are the store's own); rename the file")
@@ -173,6 +190,29 @@ def _folder_metadata(folder: Path, cache: dict) -> dict:
     return cache[folder]
 
 
+# metadata.json fields every later step reads as text (prompt, quotes, citations, the CLI)
+TEXT_FIELDS = ("title", "publisher", "url", "date", "language")
+
+
+def check_fields(meta_file: Path, doc_id: str, fields: dict) -> None:
+    """A document's metadata.json entry: its text fields must be strings (or absent)."""
+    for k in TEXT_FIELDS:
+        v = fields.get(k)
+        if v is not None and not isinstance(v, str):
+            raise RagError(f"{meta_file}: field {k!r} of {doc_id!r} is {json.dumps(v)[:60]}, not a "
+                           f'string; write it as text (e.g. "{k}": "...") or remove it')
+
+
+def read_raw(path: Path) -> bytes:
+    """A file's bytes; an operating-system error (a folder, no permission, a file deleted since
+    the folder was scanned) is a ``RagError`` about that file alone."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise RagError(f"cannot be read ({e.strerror or e.__class__.__name__}); check that it is a "
+                       "readable file") from None
+
+
 def check_extension(path: Path) -> str:
     """The file's lower-case extension, or a clear error when it is not a supported article type."""
     ext = path.suffix.lower()
@@ -184,7 +224,7 @@ def check_extension(path: Path) -> str:
 def load_file(path: Path, meta: dict | None = None) -> Document:
     meta = meta or {}
     ext = check_extension(path)
-    raw = path.read_bytes()
+    raw = read_raw(path)
     # the one content hash of a file: its bytes and its metadata.json entry, as the scan's
     # "unchanged" check computes it (a title read from the file itself is part of the bytes)
     h = content_hash(raw, meta)

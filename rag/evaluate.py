@@ -14,11 +14,13 @@ import random
 import re
 import statistics
 import sys
+import tempfile
 import time
 import unicodedata
 from pathlib import Path
 
 from . import text as tx
+from .errors import RagError
 from .grounding import support
 
 METRICS = ["answer_correctness", "answer_correctness_strict", "refusal_recall", "refusal_precision", "false_refusal_rate",
@@ -26,6 +28,7 @@ METRICS = ["answer_correctness", "answer_correctness_strict", "refusal_recall", 
            "retrieval_recall_at_k", "mrr", "truthfulness", "answer_in_question_language"]
 REQUIRED = {"id": str, "category": str, "language": str, "answerable": bool, "question": str,
             "key_facts": list, "gold_sources": list}
+GROUPED = ("key_facts", "gold_sources")  # lists of lists of strings: groups of alternatives
 
 
 def corpus_key(folder: Path, config) -> str:
@@ -41,15 +44,23 @@ def corpus_key(folder: Path, config) -> str:
 
 
 def read_questions(path: Path) -> tuple[list[dict], list[str]]:
+    """The valid questions of a question file, and a problem per bad line ("line 3: ...; skipped").
+    A file that cannot be read at all (missing, not UTF-8) is a ``RagError``."""
     questions, problems, seen = [], [], set()
-    for n, line in enumerate(Path(path).read_text("utf-8").splitlines(), 1):
+    for n, line in enumerate(_read_text(path, "--questions").splitlines(), 1):
         if not line.strip():
             continue
         try:
             q = json.loads(line)
+            if not isinstance(q, dict):
+                raise ValueError("not a JSON object; each line is one question {\"id\": ..., ...}")
             for k, t in REQUIRED.items():
                 if not isinstance(q.get(k), t):
                     raise ValueError(f"field {k!r} missing or not a {t.__name__}")
+            for k in GROUPED:
+                if not all(isinstance(g, list) and all(isinstance(x, str) for x in g) for g in q[k]):
+                    raise ValueError(f"field {k!r} must be a list of lists of strings (each inner "
+                                     f'list one required item, as alternatives), e.g. [["a"], ["b", "c"]]')
             if q["id"] in seen:
                 raise ValueError(f"duplicate id {q['id']!r}")
         except (json.JSONDecodeError, ValueError) as e:
@@ -58,6 +69,17 @@ def read_questions(path: Path) -> tuple[list[dict], list[str]]:
         seen.add(q["id"])
         questions.append(q)
     return questions, problems
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return Path(path).read_text("utf-8")
+    except UnicodeDecodeError as e:
+        raise RagError(f"{what} {path}: not UTF-8 text (bad byte at offset {e.start}); re-save it "
+                       "as UTF-8") from None
+    except OSError as e:
+        raise RagError(f"{what} {path}: cannot be read ({e.strerror or e.__class__.__name__}); give "
+                       "an existing JSON Lines file (shared/docs/eval-format.md)") from None
 
 
 def fact_match(group: list[str], answer_norm: str) -> bool:
@@ -203,11 +225,33 @@ class LLMJudge:
         return out.startswith("yes") or out.startswith("sì") or out.startswith("是")
 
 
-def judge_accuracy(judge, labels_path: Path) -> dict | None:
-    """Accuracy of a judge on hand-labelled (sentence, passage) pairs."""
-    if not Path(labels_path).exists():
+def read_judge_labels(path: Path) -> tuple[list[dict], str]:
+    """Hand-labelled (sentence, passage, label) pairs, and "" or what is wrong with the file (a
+    judge's accuracy is a side report: a bad labels file must not cost a run its results)."""
+    if not Path(path).exists():
+        return [], ""
+    pairs = []
+    try:
+        for n, line in enumerate(_read_text(path, "judge labels").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                p = json.loads(line)
+                if not (isinstance(p, dict) and isinstance(p.get("sentence"), str)
+                        and isinstance(p.get("passage"), str) and "label" in p):
+                    raise ValueError('not an object with "sentence", "passage" and "label"')
+            except ValueError as e:
+                return [], f"judge labels {path}: line {n}: {e}; judge accuracy is not reported"
+            pairs.append(p)
+    except RagError as e:
+        return [], f"{e}; judge accuracy is not reported"
+    return pairs, ""
+
+
+def judge_accuracy(judge, pairs: list[dict]) -> dict | None:
+    """Accuracy of a judge on hand-labelled (sentence, passage) pairs (``read_judge_labels``)."""
+    if not pairs:
         return None
-    pairs = [json.loads(l) for l in Path(labels_path).read_text("utf-8").splitlines() if l.strip()]
     tp = fp = tn = fn = 0
     for p in pairs:
         got = judge.supports(p["sentence"], p["passage"], p.get("passage_language", ""))
@@ -268,11 +312,26 @@ def run_eval(args, config, llm=None) -> int:
 
     from .bot import Bot
 
+    if args.limit is not None and args.limit < 1:
+        raise RagError(f"--limit {args.limit}: give the number of questions to ask, 1 or more")
     questions, problems = read_questions(args.questions)
     for p in problems:
         print(f"{args.questions}: {p}", file=sys.stderr)
     if args.limit:
         questions = questions[: args.limit]
+    out = Path(args.out)
+    try:  # before any question is asked: a run is never lost at the end for want of a folder
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise RagError(f"--out {out}: cannot be created or written ({e.strerror or e}); give a "
+                       "folder you can write to") from None
+    labels = Path(args.judge_labels) if getattr(args, "judge_labels", None) else \
+        Path(args.questions).with_name("judge_labels.jsonl")  # beside the questions, if any
+    label_pairs, label_problem = read_judge_labels(labels)
+    if label_problem:
+        print(label_problem, file=sys.stderr)
     if not questions:
         print("no valid questions", file=sys.stderr)
         return 2
@@ -319,12 +378,10 @@ def run_eval(args, config, llm=None) -> int:
     summary["by_category"] = {c: aggregate([r for r in rows if r["category"] == c])
                               for c in sorted({r["category"] for r in rows})}
     summary["ci95"] = bootstrap(rows)
-    labels = Path(args.judge_labels) if getattr(args, "judge_labels", None) else \
-        Path(args.questions).with_name("judge_labels.jsonl")  # beside the questions, if any
     judges = [OverlapJudge(), RulesJudge()] + ([LLMJudge(bot.llm)] if getattr(args, "judge", "rules") == "llm" else [])
-    summary["judge_accuracy"] = [a for a in (judge_accuracy(j, labels) for j in judges) if a]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    summary["judge_accuracy"] = [a for a in (judge_accuracy(j, label_pairs) for j in judges) if a]
+    if label_problem:
+        summary["judge_labels_problem"] = label_problem
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     with open(out / "results.jsonl", "w") as f:
         for r in rows:

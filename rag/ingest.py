@@ -134,7 +134,7 @@ def _source_gone(rec, folders: list[Path]) -> bool:
     if not src:
         return False
     p = Path(src).resolve()
-    return any(p.parent == f for f in folders) and not p.exists()
+    return any(p.parent == f for f in folders) and not p.is_file()  # gone, or now a folder
 
 
 def _windows(todo: list[PendingFile], limit_bytes: int):

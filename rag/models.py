@@ -290,13 +290,13 @@ class EndpointLLM:  # implements rag.types.LLM
         try:
             with urllib.request.urlopen(req, timeout=300) as resp:
                 for raw in resp:
-                    line = raw.decode("utf-8").strip()
+                    line = raw.decode("utf-8", "replace").strip()
                     if not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
                         break
-                    delta = json.loads(data)["choices"][0].get("delta", {}).get("content") or ""
+                    delta = self._delta(data)
                     if delta:
                         first = first or time.perf_counter()
                         pieces.append(delta)
@@ -312,6 +312,22 @@ class EndpointLLM:  # implements rag.types.LLM
 
     def complete(self, messages: list[dict], max_tokens: int) -> Generation:
         return complete(self, messages, max_tokens)
+
+    def _delta(self, data: str) -> str:
+        """The text of one streamed event (``{"choices": [{"delta": {"content": ...}}]}``); an
+        error event or anything else is a ``RagError`` naming the server."""
+        try:
+            event = json.loads(data)
+        except ValueError:
+            event = None
+        if isinstance(event, dict) and "error" in event:
+            raise RagError(f"model server {self.url} reported an error: {str(event['error'])[:300]}")
+        try:
+            return event["choices"][0].get("delta", {}).get("content") or ""
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise RagError(f"model server {self.url} sent a malformed stream event ({data[:200]!r}); "
+                           "give the URL of an OpenAI-compatible server (POST /v1/chat/completions "
+                           "with stream: true)") from None
 
 
 def load_llm(spec: str, models_dir: Path, n_ctx: int, threads: int, sha256: str | None = None,

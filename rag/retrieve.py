@@ -77,7 +77,9 @@ class Retriever:
         missing = [c for c in fused if c not in payload]
         payload.update(self.store.get_chunks(missing))
         fused = when.reweigh(query.when, fused, payload)  # the recency prior (1 under a named period)
-        order = sorted((c for c in fused if c in payload), key=lambda c: (-fused[c], c))
+        # a chunk without its record (deleted while the query ran) is no passage
+        order = sorted((c for c in fused if c in payload and "doc_id" in payload[c][1]),
+                       key=lambda c: (-fused[c], c))
         passages = self._fold(order, payload, fused, dense_sim, kw_score, k)
         t4 = time.perf_counter()
         # keyword_s: the BM25 work itself (it overlaps dense_s); keyword_wait_s: what it added

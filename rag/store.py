@@ -23,6 +23,7 @@ import re
 import shutil
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from .errors import RagError
 from .text import distinctive_terms, keyword_tokens
 
 META_ID = "__meta__"
+STORE_ID = "store_id"  # in the meta record: random, written at a store's first change
 DELETED = "deleted"  # a document record's state after the user deleted it (a tombstone)
 GENERATION_TTL = 2.0  # seconds
 MAX_BATCH = 5000  # Chroma accepts at most 5,461 records per call
@@ -179,6 +181,22 @@ class Store:
         if not 3 <= len(collection) <= 60 or not re.fullmatch(r"[A-Za-z0-9._-]+", collection):
             raise RagError(f"collection name {collection!r}: use 3-60 of [A-Za-z0-9._-]")
         self.path, self.url, self.name = path, url, collection
+        self._open()
+        if keyword_dir is None:
+            keyword_dir = (path / "keyword" / collection) if not url else None
+        if keyword_dir is None:
+            raise RagError("server mode needs a local keyword_dir")
+        self.keyword = KeywordIndex(keyword_dir)
+        self._lock = threading.RLock()
+        self._doc_cache: tuple[int, dict[str, DocRecord]] | None = None
+        self._gen: tuple[int, float] | None = None
+        self._embedder: str | None = None  # which embedder made the vectors (from the meta record)
+        self._store_id = ""  # the meta record's random id: a new store behind the same URL differs
+        self._writing = False
+
+    def _open(self) -> None:
+        """The Chroma client and the three collections."""
+        path, url, collection = self.path, self.url, self.name
         self.client = open_client(path, url)
         try:
             self.chunks = self.client.get_or_create_collection(
@@ -194,16 +212,20 @@ class Store:
         except BaseException as e:
             _reraise_interrupts(e)
             raise RagError(corrupt_message(url or path, e)) from None
-        if keyword_dir is None:
-            keyword_dir = (path / "keyword" / collection) if not url else None
-        if keyword_dir is None:
-            raise RagError("server mode needs a local keyword_dir")
-        self.keyword = KeywordIndex(keyword_dir)
-        self._lock = threading.RLock()
-        self._doc_cache: tuple[int, dict[str, DocRecord]] | None = None
-        self._gen: tuple[int, float] | None = None
-        self._embedder: str | None = None  # which embedder made the vectors (from the meta record)
-        self._writing = False
+
+    def _reopen(self) -> None:
+        """Open the embedded store afresh: another process changed it. Chroma's local client
+        loads a collection's vector index (HNSW) into memory once and never reads the other
+        process's additions or deletions from disk, so an open client kept answering dense
+        queries from the old index: new chunks were missed, and deleted ones came back without
+        their records. The client is cached per path for the whole process; it is dropped from
+        that cache (not stopped: another ``Store`` of this process may still hold it) and a new
+        one reads the index as it is now. The registry and texts (SQLite) are always current."""
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(self.client._identifier, None)
+        SharedSystemClient._identifier_to_refcount.pop(self.client._identifier, None)
+        self._open()
 
     @property
     def location(self) -> str:
@@ -230,8 +252,11 @@ class Store:
             if fresh or self._gen is None or now - self._gen[1] > GENERATION_TTL:
                 m = self.meta()
                 g = int(m.get("generation", 0))
+                if self._gen is not None and g != self._gen[0][0] and not self.url:
+                    self._reopen()  # another process wrote: this client's vector index is old
                 self._gen = ((g, int(m.get("settled", g))), now)
                 self._embedder = m.get("embedder") or None
+                self._store_id = str(m.get(STORE_ID) or "")
             return self._gen[0]
 
     def check_embedder(self, name: str) -> None:
@@ -263,7 +288,8 @@ class Store:
             g, settled = self._state(fresh=True)
             g += 1
             settled = g if settle else settled
-            self._set_meta(generation=g, settled=settled)
+            self._store_id = self._store_id or uuid.uuid4().hex  # stamped at a store's first change
+            self._set_meta(generation=g, settled=settled, **{STORE_ID: self._store_id})
             self._gen = ((g, settled), time.monotonic())
             return g
 
@@ -456,11 +482,12 @@ class Store:
         index of a settled generation is written to disk, under the cross-process lock."""
         with self._lock:
             gen, settled = self._state()
-            if self.keyword.load(expect_generation=gen):
+            stamp = (self._store_id, gen)  # a new store behind the same URL starts at 0 too
+            if self.keyword.load(expect_generation=stamp):
                 return self.keyword
             with self.keyword.locked():
-                if not self.keyword.load(expect_generation=gen):  # another process may have built it
-                    self.keyword.rebuild(self.iter_chunk_texts(self.keyword.prepared), gen,
+                if not self.keyword.load(expect_generation=stamp):  # another process may have built it
+                    self.keyword.rebuild(self.iter_chunk_texts(self.keyword.prepared), stamp,
                                          persist=gen == settled)
             return self.keyword
 
@@ -472,7 +499,7 @@ class KeywordIndex:
         self.folder = Path(folder)
         # (ids, bm25, generation), replaced as one value: a query that is running while another
         # thread rebuilds keeps scoring the ids and index it started with
-        self._snap: tuple[list[str], object, int] = ([], None, -1)
+        self._snap: tuple[list[str], object, tuple] = ([], None, ("", -1))  # stamp: (store id, gen)
         # token numbers of chunks written by the change in progress, and their vocabulary: the
         # rebuild that ends the change reads only the other chunks' texts
         self._vocab: dict[str, int] = {}
@@ -491,24 +518,38 @@ class KeywordIndex:
         return self._snap[0]
 
     @property
-    def generation(self) -> int:
+    def generation(self) -> tuple[str, int]:
+        """The (store id, store generation) this index reflects."""
         return self._snap[2]
 
-    def load(self, expect_generation: int) -> bool:
+    def load(self, expect_generation: tuple[str, int] | int) -> bool:
+        """Read the index from disk when its stamp is ``expect_generation`` (store id,
+        generation) and its files agree with each other: an ids list that is not one id per
+        indexed chunk (edited, cut short, ``[]`` beside an index) reads as no index, so it is
+        rebuilt from Chroma instead of failing or going quiet at every query."""
         if self.generation == expect_generation:
             return True
         stamp = self.folder / "generation.json"
         try:
             info = json.loads(stamp.read_text())
-            if info["generation"] != expect_generation:
+            got = (info.get("store_id", ""), info["generation"])
+            if isinstance(expect_generation, int):  # a bare generation: any store id
+                expect_generation = (got[0], expect_generation)
+            if got != tuple(expect_generation):
                 return False
             ids = json.loads((self.folder / "ids.json").read_text())
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                return False
             bm25 = None
             if ids:
                 import bm25s
 
                 bm25 = bm25s.BM25.load(str(self.folder / "bm25"))
-        except (OSError, ValueError, KeyError):
+                if int(bm25.scores["num_docs"]) != len(ids):
+                    return False
+            elif (self.folder / "bm25").exists():
+                return False
+        except (OSError, ValueError, KeyError, TypeError):
             return False
         except Exception:  # a damaged index file: it is rebuilt from Chroma
             return False
@@ -528,7 +569,7 @@ class KeywordIndex:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def rebuild(self, texts, generation: int, persist: bool = True) -> None:
+    def rebuild(self, texts, generation: tuple[str, int], persist: bool = True) -> None:
         """Index ``texts`` (a dict or an iterable of (id, text) pairs, consumed once: each text is
         reduced to token numbers as it arrives, so memory holds no token strings; a text of None
         is a prepared chunk's); write it to disk (call under ``locked()``) only when ``persist``."""
@@ -562,7 +603,8 @@ class KeywordIndex:
         if bm25 is not None:
             bm25.save(str(tmp / "bm25"))
         (tmp / "ids.json").write_text(json.dumps(ids))
-        (tmp / "generation.json").write_text(json.dumps({"generation": generation}))
+        store_id, gen = generation if isinstance(generation, tuple) else ("", generation)
+        (tmp / "generation.json").write_text(json.dumps({"generation": gen, "store_id": store_id}))
         old = self.folder.with_name(self.folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if self.folder.exists():
