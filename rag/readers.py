@@ -30,6 +30,8 @@ PAGED_EXTENSIONS = (".pdf", ".docx")  # binary formats read here, not decoded as
 PAGE_MARK = "\ue000page\ue000"
 # where a format's signature may sit: PDF allows junk before "%PDF-" within the first 1,024 bytes
 SIGNATURE_WINDOW = 1024
+# Word writes an encrypted DOCX (and wrote .doc) as an OLE compound file, not a zip archive
+OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 OCR_HINT = ("run OCR first (e.g. `ocrmypdf in.pdf out.pdf`, which adds a text layer) and ingest "
             "the result")
 
@@ -52,6 +54,9 @@ def check(ext: str, raw: bytes) -> None:
         raise RagError("empty file")
     if ext == ".pdf" and b"%PDF-" not in raw[:SIGNATURE_WINDOW]:
         raise RagError("not a PDF file (no %PDF- header); re-download or re-export it")
+    if ext == ".docx" and raw.startswith(OLE_SIGNATURE):
+        raise RagError("a password-protected DOCX (or an old .doc renamed): open it in Word, remove "
+                       "the password and save it as .docx")
     if ext == ".docx" and not raw.startswith(b"PK\x03\x04"):
         raise RagError("not a DOCX file (not a zip archive); save it from Word as .docx "
                        "(an old binary .doc must be converted first)")
@@ -94,8 +99,10 @@ def read_pdf(raw: bytes) -> Read:
         if reader.is_encrypted:
             try:  # many PDFs are encrypted only to restrict printing: an empty password opens them
                 opened = reader.decrypt("")
-            except DependencyError:
-                opened = 0
+            except DependencyError:  # AES: pypdf needs a crypto package to even try
+                raise RagError("the PDF is encrypted with AES, which needs the `cryptography` "
+                               "package to read (`pip install cryptography`); or save an "
+                               "unprotected copy and ingest that") from None
             if not opened:
                 raise RagError("the PDF is encrypted (password-protected); save an unprotected "
                                "copy (e.g. `qpdf --decrypt --password=... in.pdf out.pdf`) and "
@@ -108,8 +115,8 @@ def read_pdf(raw: bytes) -> Read:
             parts.append(PAGE_MARK + "\n" + text)
         info = reader.metadata or {}
         dates = _pdf_dates(reader, info)
-        title = _title_property(info.get("/Title"))
-        author = " ".join(str(info.get("/Author") or "").split())
+        title = _title_property(_info(info, "/Title"))
+        author = " ".join(_info(info, "/Author").split())
     except RagError:
         raise
     except FileNotDecryptedError:
@@ -140,8 +147,14 @@ def _pdf_dates(reader, info) -> list[FoundDate]:
         found.append(FoundDate(parse_date(m.group(1).decode("utf-8", "replace")), "pdf-properties",
                                "prism:publicationDate", explicit=True))
     for key in ("/CreationDate", "/ModDate"):
-        found.append(FoundDate(parse_date(str(info.get(key) or "")), "pdf-properties", key))
+        found.append(FoundDate(parse_date(_info(info, key)), "pdf-properties", key))
     return found
+
+
+def _info(info, key: str) -> str:
+    """A document information value as text (it may be stored as a reference to an object)."""
+    value = info.get(key)
+    return "" if value is None else str(value.get_object() if hasattr(value, "get_object") else value)
 
 
 # -- DOCX --------------------------------------------------------------------------------------

@@ -4,10 +4,12 @@ import json
 from datetime import date
 
 import pytest
+from hypothesis import given, strategies as st
 
 from rag.corpus import load_file, load_folder_or_files
 from rag.dates import (UNDATED_DAY, FoundDate, choose, day_date, day_number, find_dateline,
                        parse_date, published_where)
+from rag.text import MONTHS_BY_LANG
 
 BODY = ("Alibaba opened its Tongyi Qianwen model to the public this week, the company said in a "
         "statement, after regulators approved a first group of chatbots.")
@@ -38,6 +40,18 @@ BODY = ("Alibaba opened its Tongyi Qianwen model to the public this week, the co
 ])
 def test_parse_date(text, iso):
     assert parse_date(text) == iso
+
+
+@given(st.dates(min_value=date(1800, 1, 1), max_value=date(2200, 12, 31)), st.sampled_from([
+    "{d:%Y-%m-%d}", "{d:%Y-%m-%d}T12:30:00+08:00", "{d:%Y/%m/%d}", "D:{d:%Y%m%d}093000Z",
+    "{d:%B} {d.day}, {d.year}", "{d.day} {d:%B} {d.year}", "{d:%b}. {d.day}, {d.year}",
+    "{d.day} {it} {d.year}", "{d.year}年{d.month}月{d.day}日",
+    "posted by the desk on {d:%A}, {d:%B} {d.day}, {d.year} at noon"]))
+def test_parse_date_round_trip(d, form):
+    it = MONTHS_BY_LANG["it"].split()[d.month - 1]
+    text = form.format(d=d, it=it)
+    assert parse_date(text) == d.isoformat(), text
+    assert day_date(day_number(parse_date(text))) == d.isoformat()
 
 
 def test_ambiguous_numeric_date_follows_a_given_order():

@@ -155,10 +155,12 @@ def test_pdf_encrypted_only_against_editing_is_read():
 def test_scan_checks_the_signature_of_binary_files(tmp_path):
     (tmp_path / "fake.pdf").write_bytes(b"Just some text pretending to be a PDF.")
     (tmp_path / "fake.docx").write_bytes(b"Not a zip archive at all.")
+    (tmp_path / "locked.docx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500))
     (tmp_path / "real.pdf").write_bytes(pdf_bytes(PAGES))
     scan = scan_folder_or_files([tmp_path])
     assert [f.id for f in scan.files] == ["real"]
-    assert sorted(m.split(" (")[0] for _, m in scan.errors) == ["not a DOCX file", "not a PDF file"]
+    assert sorted(m.split(" (")[0].split(":")[0] for _, m in scan.errors) == [
+        "a password-protected DOCX", "not a DOCX file", "not a PDF file"]
 
 
 def test_pdf_document_fields(tmp_path):

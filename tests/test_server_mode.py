@@ -76,3 +76,30 @@ def test_unreachable_server_is_a_clear_error(tmp_path):
 
     with pytest.raises(RagError, match="cannot reach the Chroma server"):
         Bot.from_config(Config(home=tmp_path, chroma_url=f"http://127.0.0.1:{free_port()}"))
+
+
+def test_day_filter_against_server(chroma_server, tmp_path, embedder):
+    """The chunks' ``day`` is a field the server filters on too (issue 23)."""
+    import json
+
+    from rag.bot import Bot
+    from rag.config import Config
+    from rag.dates import published_where
+    from rag.store import unpack
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    dated = {"early": "2023-08-19", "late": "2023-10-02", "undated": ""}
+    for name in dated:
+        (corpus / f"{name}.txt").write_text(f"Alibaba opened its Qwen model to the public. The {name} copy.")
+    (corpus / "metadata.json").write_text(json.dumps({n: {"date": d} for n, d in dated.items()}))
+    bot = Bot.from_config(Config(corpus_dir=corpus, home=tmp_path / "home", chroma_url=chroma_server))
+    bot.embedder = bot.retriever.embedder = embedder
+    assert sorted(bot.ingest().added) == sorted(dated)
+
+    def docs(where):
+        got = bot.store.chunks.get(where=where, include=["metadatas"])
+        return sorted({unpack(m)["doc_id"] for m in got["metadatas"]})
+
+    assert docs(published_where(as_of="2023-09-13")) == ["early", "undated"]
+    assert docs(published_where(within=("2023-09-01", None))) == ["late"]
