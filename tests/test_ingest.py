@@ -254,7 +254,7 @@ def test_keyword_index_prepared_while_writing_scores_as_a_full_rebuild(make_bot,
 
 
 def test_a_store_written_in_the_older_layouts_reads_the_same(make_bot, corpus_copy, tmp_path):
-    """Records are written packed (one JSON field, plus doc_id), documents' texts apart. A store
+    """Records are written packed (one JSON field, plus doc_id and day), documents' texts apart. A store
     written before (a field per field; a chunk's text as its Chroma document or in field
     chunk_text; a document's text as its record's document) must read the same."""
     import json
@@ -269,7 +269,7 @@ def test_a_store_written_in_the_older_layouts_reads_the_same(make_bot, corpus_co
     records = s.documents()
     texts = {d: s.document_text(d) for d in records}
     assert all(texts.values()) and all(t for t, _ in packed.values())
-    assert all(set(m) == {"doc_id", "packed"} for m in chunks["metadatas"])
+    assert all(set(m) == {"doc_id", "day", "packed"} for m in chunks["metadatas"])  # store.FILTERED
     # rewrite every record as the older layouts had it (an upsert would merge fields)
     s.chunks.delete(ids=chunks["ids"])
     s.docs.delete(ids=list(records))
