@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from .dates import FoundDate, parse_date
 from .errors import RagError
+from .text import CJK
 
 PAGED_EXTENSIONS = (".pdf", ".docx")  # binary formats read here, not decoded as text
 # a line that marks a page start in a paged document's raw text: private-use characters, so no
@@ -110,7 +111,7 @@ def read_pdf(raw: bytes) -> Read:
         parts = []
         has_text = False
         for page in reader.pages:
-            text = page.extract_text() or ""
+            text = unwrap_lines(page.extract_text() or "")
             has_text = has_text or bool(text.strip())
             parts.append(PAGE_MARK + "\n" + text)
         info = reader.metadata or {}
@@ -130,6 +131,39 @@ def read_pdf(raw: bytes) -> Read:
     if not has_text:
         raise RagError(f"the PDF has no text layer (a scanned PDF?): {OCR_HINT}")
     return Read("\n".join(parts), title, dates, {"author": author} if author else {})
+
+
+# a PDF line at least this share of its page's longest line was wrapped by the layout: the text
+# goes on in the next line (a paragraph's last line, a heading or a byline is shorter)
+WRAP_FRACTION = 0.75
+MIN_WRAP_LINES = 3  # a page of fewer lines gives no line width to compare with
+
+
+def unwrap_lines(page: str) -> str:
+    """A PDF page's text with the lines the layout wrapped joined again, so that a sentence is
+    one line (sentences end at line breaks, ``text.sentence_spans``); a word hyphenated at a line
+    end is joined without its hyphen. Chinese lines join without a space.
+
+    Example (a page 40 wide): "The harbour of Genoa reopened to container\nships after the
+    works.\nShort line." -> "The harbour of Genoa reopened to container ships after the
+    works.\nShort line." """
+    lines = [l.rstrip() for l in page.split("\n")]
+    if sum(1 for l in lines if l) < MIN_WRAP_LINES:
+        return page
+    full = WRAP_FRACTION * max(len(l) for l in lines)
+    out = [lines[0]]
+    for before, line in zip(lines, lines[1:]):  # ``before``: the physical line above ``line``
+        prev = out[-1]
+        if before and line.strip() and len(before) >= full:
+            if re.search(r"[^\W\d_]-$", prev) and line.lstrip()[:1].islower():
+                out[-1] = prev[:-1] + line.lstrip()
+            elif CJK.match(prev[-1:]) and CJK.match(line.lstrip()[:1]):
+                out[-1] = prev + line.lstrip()
+            else:
+                out[-1] = prev + " " + line.lstrip()
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 _XMP_PUBLISHED = re.compile(rb"prism:publicationDate(?:>|=\")\s*([^<\"]+)")

@@ -10,7 +10,7 @@ import pytest
 from rag.cite import make_citations
 from rag.corpus import load_file, safe_upload_name, scan_folder_or_files
 from rag.errors import RagError
-from rag.readers import chunk_pages, page_of, read_docx, read_pdf, unmark_pages
+from rag.readers import chunk_pages, page_of, read_docx, read_pdf, unmark_pages, unwrap_lines
 from rag.types import Sentence
 
 
@@ -120,6 +120,21 @@ def test_docx_text_pages_and_properties():
     assert got.title == "Port news"
     assert (got.dates[0].iso, got.dates[0].source, got.dates[0].field) == (
         "2023-09-13", "docx-properties", "dcterms:created")
+
+
+def test_wrapped_pdf_lines_become_sentences_again():
+    wrapped = ["Genoa port news", "",
+               "The harbour of Genoa reopened to container ships after the dredg-",
+               "ing works finished, and twelve cranes now unload vessels at the",
+               "new quay, the port authority said on Monday.",
+               "Traffic is expected to grow."]
+    text, _ = unmark_pages(read_pdf(pdf_bytes([wrapped])).text)
+    assert text.split("\n") == [
+        "Genoa port news", "The harbour of Genoa reopened to container ships after the dredging "
+        "works finished, and twelve cranes now unload vessels at the new quay, the port authority "
+        "said on Monday.", "Traffic is expected to grow."]
+    assert unwrap_lines("阿里巴巴宣布通义千问向公众开放阿里巴巴宣布\n通义千问向公众开放。\n短\n") == (
+        "阿里巴巴宣布通义千问向公众开放阿里巴巴宣布通义千问向公众开放。\n短\n")
 
 
 def test_page_arithmetic():
