@@ -33,8 +33,16 @@ def corpus_sentences(n: int = 12) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def cache_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("embedders")
+def cache_root() -> Path:
+    """The shared models folder's exports (verified on load, as in normal use): a later run reuses
+    them instead of exporting each backend again (set-up time, issue 20)."""
+    return Config.from_env().model_cache / "embedders"
+
+
+@pytest.fixture
+def own_cache_root(tmp_path) -> Path:
+    """A cache of its own, for a test that damages the files in it."""
+    return tmp_path / "embedders"
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +86,13 @@ def bundled_recall(embedder) -> list[bool]:
     return out
 
 
+@pytest.fixture(scope="module")
+def torch_recall(torch_embedder) -> list[bool]:
+    return bundled_recall(torch_embedder)
+
+
 @pytest.mark.parametrize("backend", ["openvino", "onnx", "onnx-int8"])
-def test_fast_backend_agrees_with_torch(backend, cache_root, torch_vectors, torch_embedder):
+def test_fast_backend_agrees_with_torch(backend, cache_root, torch_vectors, torch_embedder, torch_recall):
     fast = Embedder("all-MiniLM-L6-v2", backend=backend, cache_root=cache_root)
     vecs = fast.encode(corpus_sentences())
     assert vecs.shape == torch_vectors.shape == (12, 384)
@@ -89,7 +102,7 @@ def test_fast_backend_agrees_with_torch(backend, cache_root, torch_vectors, torc
     assert cos.min() >= COSINE_FLOOR[backend], f"{backend}: cosine to torch {cos.round(4).tolist()}"
     # what users rely on: the bundled questions find their articles as often as with torch (one
     # question of slack: a near-tie between two chunks may fall either way under int8 rounding)
-    ours, theirs = bundled_recall(fast), bundled_recall(torch_embedder)
+    ours, theirs = bundled_recall(fast), torch_recall
     assert sum(ours) >= sum(theirs) - 1, f"{backend}: recall@4 {sum(ours)}/{len(ours)} vs torch {sum(theirs)}"
 
 
@@ -120,7 +133,8 @@ def test_ingestion_fingerprint_changes_with_backend(cache_root, torch_embedder):
     assert fingerprint("h", fast.name, 120) != fingerprint("h", embedder.name, 120)
 
 
-def test_export_is_cached_and_checksummed(cache_root):
+def test_export_is_cached_and_checksummed(own_cache_root):
+    cache_root = own_cache_root
     first = Embedder("all-MiniLM-L6-v2", backend="onnx-int8", cache_root=cache_root)
     v1 = first.encode(["The export is cached beside the model."])
     folder = cache_root / "all-MiniLM-L6-v2-onnx-int8"
@@ -188,7 +202,8 @@ def test_backend_setting_is_validated():
 def test_bot_passes_backend_and_cache(tmp_path):
     from rag.bot import Bot
 
-    cfg = Config(home=tmp_path / "home", corpus_dir=tmp_path, embedder_backend="onnx-int8")
+    cfg = Config(home=tmp_path / "home", corpus_dir=tmp_path, embedder="all-MiniLM-L6-v2",
+                 embedder_backend="onnx-int8")
     bot = Bot.from_config(cfg, llm=object())
     assert bot.embedder.name == "all-MiniLM-L6-v2+onnx-int8"
     assert bot.embedder.cache_dir == cfg.model_cache / "embedders" / "all-MiniLM-L6-v2-onnx-int8"
