@@ -2,7 +2,11 @@
 
 A document's id is its file name without extension. Metadata (title, publisher, url, date,
 language) comes from a ``metadata.json`` beside the files when it has an entry for the id;
-otherwise title and language are derived from the text. This module does not chunk or embed.
+otherwise from the file (Markdown front matter; an HTML page's title; a PDF's or DOCX's
+properties, read by ``readers``) or derived from the text. The publication date is the most
+trusted of those the file gives (``dates.choose``), a dateline in the text included. PDF and
+DOCX text comes from ``readers`` with its pages, kept as ``extra["pages"]``. This module does
+not chunk or embed.
 
 Example: "Join our community\\nBody.\\nBody." -> "Body." (known boilerplate lines, and the
 repeats of a line, are dropped).
