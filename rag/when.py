@@ -148,6 +148,7 @@ _IT_MONTHS = MONTHS_BY_LANG["it"].split()
 _MONTH = {m: i + 1 for months in (_EN_MONTHS, _IT_MONTHS) for i, m in enumerate(months)}
 _MONTH.update({m[:3]: i + 1 for i, m in enumerate(_EN_MONTHS) if m != "may"})
 _MONTH["sept"] = 9
+_FULL_MONTHS = set(_EN_MONTHS) | set(_IT_MONTHS)
 _MONTH_RE = "|".join(sorted(_MONTH, key=len, reverse=True))
 _ORD = r"(?:st|nd|rd|th|°|º)?"
 # "12 August 2022", "August 12, 2022", "August 2022", "August 12", "agosto", "1° agosto 2022"
@@ -239,10 +240,13 @@ def _explicit(text: str, as_of: date) -> list[tuple[date, str]]:
     for m in _DAY_MONTH_YEAR.finditer(text):
         if any(s <= m.start() < e for s, e in taken):
             continue
-        word = m.group(2)
-        if word.lower() == "may" and not (word[0] == "M" and (m.group(1) or m.group(3) or m.group(4)
-                                                              or re.search(r"\b(in|of|since|early|late|mid)\s+$",
-                                                                           text[:m.start()], re.I))):
+        word, bare = m.group(2), not (m.group(1) or m.group(3) or m.group(4))
+        if "-" in (text[m.start(2) - 1:m.start(2)], text[m.end(2):m.end(2) + 1]):
+            continue  # part of a name: "Mar-a-Lago"
+        if bare and word.lower() not in _FULL_MONTHS:
+            continue  # an abbreviation alone ("Mar", "Sept") needs a day or a year to be a month
+        if word.lower() == "may" and not (word[0] == "M" and (not bare or re.search(
+                r"\b(in|of|since|early|late|mid)\s+$", text[:m.start()], re.I))):
             continue  # the verb "may"
         month = _MONTH[word.lower()]
         day = int(m.group(1) or m.group(3) or 0) or None

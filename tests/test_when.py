@@ -14,6 +14,7 @@ from rag.cli import format_answer, main as cli_main
 from rag.errors import RagError
 from rag.scripted import ScriptedLLM
 from rag.types import Passage, Sentence
+from test_server_mode import chroma_server  # noqa: F401  (a `chroma run` server on 127.0.0.1)
 
 AS_OF = "2022-08-18"  # a Thursday
 
@@ -85,6 +86,7 @@ def test_chinese_periods(question, first_day):
     ("What may happen to the harbour?", ""),  # the verb, not the month
     ("How many of the 1,000 workers went on strike?", ""),
     ("Will the port meet its 2030 target?", ""),  # a period after as-of is a forecast
+    ("What did the FBI find at Mar-a-Lago?", ""),  # a name, not March
 ])
 def test_no_named_period_is_a_recency_prior(question, said):
     f = when.resolve(question, AS_OF)
@@ -163,7 +165,7 @@ def write_corpus(folder):
 
 @pytest.fixture
 def dated_bot(tmp_path, make_bot):
-    bot = make_bot(write_corpus(tmp_path / "corpus"))
+    bot = make_bot(write_corpus(tmp_path / "corpus"), llm=ScriptedLLM([]))  # fails if asked unscripted
     bot.ingest()
     return bot
 
@@ -200,10 +202,12 @@ def test_a_named_period_filters_dense_and_keyword_hits(dated_bot):
     got = dated_bot.search("Who became harbour master of the port of Tallinn this week?", k=4,
                            as_of="2022-08-18")
     assert _docs(got) == ["port_2022_08"]  # the week: not March, not 2023, not the undated one
+    dated_bot.llm.enqueue("Who became harbour master of the port of Tallinn last month?",  # translations
+                          "Who became the harbour master of the port of Tallinn in March 2022?")
     got = dated_bot.search("Chi è diventato capitano del porto di Tallinn il mese scorso?", k=4,
                            as_of="2022-09-05")
     assert _docs(got) == ["port_2022_08"]
-    got = dated_bot.search("2022年3月谁成为了塔林港的港务长 Tallinn harbour master?", k=4, as_of="2022-08-18")
+    got = dated_bot.search("2022年3月谁成为了塔林港的港务长？", k=4, as_of="2022-08-18")
     assert set(_docs(got)) == {"port_2022_03", "port_2022_08"}
     kw = dated_bot.store.keyword_index().query("Mart Saar", 5)
     assert kw and kw[0][0].startswith("port_2023_05")  # BM25 finds it, the as-of drops it:
@@ -257,3 +261,18 @@ def test_rag_eval_asks_each_question_as_of_its_question_date(tmp_path):
     assert by_id["q0"][0] == "port_2022_08" and "port_2023_05" not in by_id["q0"]
     assert "port_2022_03" in by_id["q1"] and not {"port_2022_08", "port_2023_05"} & set(by_id["q1"])
     assert all(r["scores"]["retrieval_recall_at_k"] == 1.0 for r in got)
+
+
+def test_as_of_against_a_chroma_server(chroma_server, tmp_path, embedder):
+    """The same where clause on a `chroma run` server (server mode)."""
+    from rag.bot import Bot
+    from rag.config import Config
+
+    bot = Bot.from_config(Config(corpus_dir=write_corpus(tmp_path / "corpus"), home=tmp_path / "home",
+                                 chroma_url=chroma_server))
+    bot.embedder = bot.retriever.embedder = embedder
+    bot.ingest()
+    got = bot.search(QUESTION, k=4, as_of="2022-08-16")
+    assert got[0].doc_id == "port_2022_08" and "port_2023_05" not in _docs(got)
+    assert _docs(bot.search("Who became harbour master of the port of Tallinn this week?", k=4,
+                            as_of="2022-08-18")) == ["port_2022_08"]
