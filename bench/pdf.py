@@ -55,20 +55,24 @@ def pdf_bytes(pages: list[list[str]]) -> bytes:
 
 
 def archive_pages(n: int, seed: int = 1234) -> list[list[str]]:
-    """``n`` pages of wrapped lines drawn from the corpus's English sentences (WinAnsi-safe)."""
+    """``n`` pages of paragraphs drawn from the corpus's English sentences (WinAnsi-safe), each
+    page about LINES_PER_PAGE lines once wrapped."""
     sentences = [s.encode("cp1252", "replace").decode("cp1252") for s in corpus_sentences(ROOT / "corpus")]
     rng = random.Random(seed)
     pages = []
     for i in range(n):
-        lines: list[str] = [f"Archive page {i + 1}"]
-        while len(lines) < LINES_PER_PAGE:
-            # numbered, so that a paragraph's lines are not repeats of another's, which the
-            # cleaner drops (the corpus has few sentences to draw from)
-            paragraph = f"({i + 1}.{len(lines)})  " + " ".join(rng.sample(sentences, 4))
-            lines.extend(textwrap.wrap(paragraph, LINE_CHARS))
-            lines.append("")
-        pages.append(lines[:LINES_PER_PAGE])
+        paragraphs, lines = [f"Archive page {i + 1}"], 1
+        while lines < LINES_PER_PAGE:
+            # numbered: the corpus has few sentences, and the cleaner drops a repeated line
+            paragraphs.append(f"({i + 1}.{len(paragraphs)}) " + " ".join(rng.sample(sentences, 4)))
+            lines += len(textwrap.wrap(paragraphs[-1], LINE_CHARS))
+        pages.append(paragraphs)
     return pages
+
+
+def wrapped(paragraphs: list[str]) -> list[str]:
+    """A page's lines as a PDF lays them out: paragraphs wrapped at LINE_CHARS."""
+    return [line for p in paragraphs for line in textwrap.wrap(p, LINE_CHARS)]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="rag-bench-pdf-"))
     try:
         pages = archive_pages(args.pages)
-        for kind, data in (("pdf", pdf_bytes(pages)),
+        for kind, data in (("pdf", pdf_bytes([wrapped(p) for p in pages])),
                            ("txt", "\n\n".join("\n".join(p) for p in pages).encode())):
             (tmp / kind).mkdir()
             (tmp / kind / f"archive.{kind}").write_bytes(data)
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
                             cache_root=cfg.model_cache / "embedders")
         embedder.encode(["warm up"])  # loaded once, outside the timings
         (tmp / "warm").mkdir()  # imports (pypdf), the chunker's tokenizer: once, outside the timings
-        (tmp / "warm" / "w.pdf").write_bytes(pdf_bytes(pages[:2]))
+        (tmp / "warm" / "w.pdf").write_bytes(pdf_bytes([wrapped(p) for p in pages[:2]]))
         Bot(Config(corpus_dir=tmp / "warm", home=tmp / "home", store_dir=tmp / "store-warm"),
             Store(path=tmp / "store-warm"), embedder).ingest()
 
