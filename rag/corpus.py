@@ -251,12 +251,13 @@ def load_file(path: Path, meta: dict | None = None) -> Document:
     text, pages = readers.unmark_pages(clean_text(text))
     if not text.strip():
         raise RagError("no article text after cleaning (empty file?)")
-    dated = choose(found + [FoundDate(find_dateline(text), "dateline")])
+    language = meta.get("language") or detect_language(text)
+    dated = choose(found + [FoundDate(find_dateline(text, language), "dateline")])
     iso = dated.iso if dated else ""
     title = meta.get("title") or _first_line_title(text) or path.stem
     return Document(
         id=path.stem, text=text, title=title,
-        language=meta.get("language") or detect_language(text),
+        language=language,
         content_hash=h, source_path=os.path.abspath(path),
         publisher=meta.get("publisher") or "", url=meta.get("url") or "",
         date=iso,

@@ -117,16 +117,22 @@ _PUBLISHED_WORD = re.compile(r"\b(posted|published|updated|pubblicato|aggiornato
 _AFTER_DATELINE = re.compile(r"\s*(?:[—–-]|\(|电)")  # "Sept. 13, 2023 —", "2023年9月13日电"
 
 
-def find_dateline(text: str) -> str:
+# how an article in a language writes a numeric date: "03/09/2023" in Italian is 3 September
+# (English is written both ways, US and British: its ambiguous numeric dates stay unread)
+NUMERIC_ORDER_BY_LANG = {"it": "dmy"}
+
+
+def find_dateline(text: str, language: str = "") -> str:
     """The publication date a dateline near the start of an article gives, or "".
 
     A date in the first DATELINE_CHARS characters counts when it is on a short line (a byline),
     opens its line, is followed by a dash ("Sept. 13, 2023 — Alibaba ...") or follows a word such
     as "posted" or "pubblicato" on its line. A date inside a story sentence ("On September 13,
-    2023, Alibaba opened ...") does not: it is an event's date, not the article's.
+    2023, Alibaba opened ...") does not: it is an event's date, not the article's. ``language``
+    (the article's) reads numeric dates in its order (NUMERIC_ORDER_BY_LANG).
     """
     head = unicodedata.normalize("NFKC", text[:DATELINE_CHARS])
-    for start, end, iso in iter_dates(head):
+    for start, end, iso in iter_dates(head, NUMERIC_ORDER_BY_LANG.get(language)):
         line_start = head.rfind("\n", 0, start) + 1
         line_end = head.find("\n", end)
         if line_end < 0:  # the line goes on past the head, or the text ends

@@ -135,6 +135,10 @@ def _doc(tmp_path, name: str, content: str, meta: dict | None = None):
     ("a.txt", f"Qwen opens\nposted by ODSC Team September 15, 2023\n\n{BODY}", "2023-09-15",
      "dateline", ""),
     ("a.txt", f"Qwen aperto al pubblico\n13 settembre 2023\n\n{BODY}", "2023-09-13", "dateline", ""),
+    ("a.txt", "Alibaba apre Tongyi Qianwen al pubblico\n03/09/2023\n\nQuesta settimana Alibaba ha "
+              "rilasciato il suo modello al pubblico, dopo l'approvazione delle autorità.",
+     "2023-09-03", "dateline", ""),  # Italian: day first
+    ("a.txt", f"Qwen opens\n03/09/2023\n\n{BODY}", "", "", ""),  # English: US or British?
     ("a.txt", f"阿里巴巴通义千问向公众开放\n2023年9月13日\n\n{BODY}", "2023-09-13", "dateline", ""),
     ("a.txt", BODY, "", "", ""),
 ])
