@@ -15,9 +15,10 @@ from rag.types import Sentence
 
 
 def pdf_bytes(pages: list[list[str]], info: dict[str, str] | None = None,
-              image_only: bool = False) -> bytes:
+              image_only: bool = False, xmp: bytes = b"") -> bytes:
     """A valid PDF: one page per list of text lines; ``image_only`` pages hold a 1x1 image and no
-    text (what a scanner makes). ``info``: document information, e.g. {"CreationDate": "D:2023..."}."""
+    text (what a scanner makes). ``info``: document information, e.g. {"CreationDate": "D:2023..."};
+    ``xmp``: an XMP metadata packet."""
     objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"",
             b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
             b"<< /Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray "
@@ -36,6 +37,9 @@ def pdf_bytes(pages: list[list[str]], info: dict[str, str] | None = None,
         kids.append(len(objs))
     objs[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
     trailer = b""
+    if xmp:
+        objs.append(b"<< /Type /Metadata /Subtype /XML /Length %d >>\nstream\n%s\nendstream" % (len(xmp), xmp))
+        objs[0] = b"<< /Type /Catalog /Pages 2 0 R /Metadata %d 0 R >>" % len(objs)
     if info:
         objs.append(b"<< %s >>" % b" ".join(b"/%s (%s)" % (k.encode(), v.encode()) for k, v in info.items()))
         trailer = b" /Info %d 0 R" % len(objs)
@@ -192,6 +196,21 @@ def test_pdf_document_fields(tmp_path):
                             {"CreationDate": "D:20240101000000Z"}))
     doc = load_file(f)
     assert (doc.date, doc.extra["date_source"]) == ("2023-09-13", "dateline")
+
+
+def test_pdf_xmp_publication_date_is_explicit(tmp_path):
+    xmp = (b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+           b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+           b'xmlns:prism="http://prismstandard.org/namespaces/basic/2.0/"><prism:publicationDate>'
+           b'2023-09-12</prism:publicationDate></rdf:Description></rdf:RDF></x:xmpmeta>'
+           b'<?xpacket end="w"?>')
+    f = tmp_path / "port.pdf"
+    f.write_bytes(pdf_bytes([["Sept. 13, 2023 - Port news"] + PAGES[0][2:]],
+                            {"CreationDate": "D:20240101000000Z"}, xmp=xmp))
+    doc = load_file(f)
+    # a publisher's own publication date beats both the dateline and the file's creation date
+    assert (doc.date, doc.extra["date_source"], doc.extra["date_field"]) == (
+        "2023-09-12", "pdf-properties", "prism:publicationDate")
 
 
 def test_uploads_accept_pdf_and_docx(tmp_path):
