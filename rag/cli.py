@@ -154,7 +154,8 @@ def format_answer(a) -> str:
         lines.append("\nSources:")
         for c in a.citations:
             meta = ", ".join(x for x in (c.publisher, c.date) if x)
-            lines.append(f"[{c.number}] {c.title}" + (f" ({meta})" if meta else "") + f"  <{c.doc_id}>")
+            lines.append(f"[{c.number}] {c.title}" + (f" ({meta})" if meta else "") + f"  <{c.doc_id}>"
+                         + (f" p. {c.page}" if c.page else ""))
             if c.url:
                 lines.append(f"    {c.url}")
             lines.append(f'    "{c.quote}"')
