@@ -197,7 +197,7 @@ def read_docx(raw: bytes) -> Read:
 
     Pages: a DOCX holds no fixed pages (Word lays them out when it opens the file). Where Word
     recorded its last layout (``w:lastRenderedPageBreak``) those pages are used; otherwise the
-    explicit page breaks. Dates: core properties have no published date, only ``created`` and
+    explicit page breaks; with neither, the document has no pages (citations name none). Dates: core properties have no published date, only ``created`` and
     ``modified`` (when the file was made and last saved)."""
     import docx
 
@@ -218,6 +218,8 @@ def read_docx(raw: bytes) -> Read:
                 lines.append(first)
                 for text in rest:
                     lines.extend([PAGE_MARK, text])
+        if lines.count(PAGE_MARK) == 1:  # no break recorded: its pages are unknown, not one page
+            lines.pop(0)
         props = document.core_properties
         dates = [FoundDate(parse_date(props.created), "docx-properties", "dcterms:created"),
                  FoundDate(parse_date(props.modified), "docx-properties", "dcterms:modified")]

@@ -122,6 +122,7 @@ def test_docx_text_pages_and_properties():
     assert text[pages[1]:].startswith("The harbour of Genoa")
     assert text[pages[2]:].startswith("A football club")
     assert got.title == "Port news"
+    assert unmark_pages(read_docx(docx_bytes([PAGES[0] + PAGES[1]])).text)[1] is None  # no breaks
     assert (got.dates[0].iso, got.dates[0].source, got.dates[0].field) == (
         "2023-09-13", "docx-properties", "dcterms:created")
 
