@@ -55,7 +55,8 @@ def cmd_search(args) -> int:
         return 0
     for p in passages:
         dup = f"  (also in {', '.join(d['doc_id'] for d in p.duplicates)})" if p.duplicates else ""
-        print(f"{p.rank}. {p.score:.4f}  {p.doc_id}  [{p.start}:{p.end}]  {p.date or '-'}  {p.title}{dup}")
+        page = f" p. {p.page}" if p.page else ""  # PDF, DOCX: the page the passage starts on
+        print(f"{p.rank}. {p.score:.4f}  {p.doc_id}{page}  [{p.start}:{p.end}]  {p.date or '-'}  {p.title}{dup}")
         print("   " + " ".join(p.text.split())[:300])
     return 0
 
