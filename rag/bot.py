@@ -15,6 +15,7 @@ it. Collaborators are passed in; ``Bot.from_config`` builds the real ones.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Iterator
 
 from . import corpus, prompt as prompting, query as querying, when
 from .cite import make_citations, render_text
-from .config import Config
+from .config import RANGES, Config
 from .embedding import Embedder
 from .errors import RagError
 from .gate import evidence_gate
@@ -72,17 +73,25 @@ class Bot:
 
         A file with an unsafe name, over the size limit, or that is not a readable article is
         reported in ``errors`` and nothing of it is written: an existing article of the same
-        name keeps its file and its chunks."""
-        saved, errors = [], []
+        name keeps its file and its chunks. A new file that ingestion refuses (a reserved name,
+        an id another folder's file holds) is removed again."""
+        saved, new, errors = [], set(), []
         for name, data in files:
             try:
                 if len(data) > self.config.max_upload_bytes:
                     raise RagError(f"{len(data):,} bytes; the limit is {self.config.max_upload_bytes:,} "
                                    "(RAG_MAX_UPLOAD_BYTES)")
+                existed = corpus.corpus_target(self.config.corpus_dir, name).exists()
                 saved.append(corpus.save_upload(self.config.corpus_dir, name, data))
+                if not existed:
+                    new.add(os.path.abspath(saved[-1]))
             except RagError as e:
                 errors.append((name, str(e)))
         rep = self.ingest(saved, on_progress=on_progress) if saved else IngestReport()
+        for i, (path, message) in enumerate(rep.errors):
+            if os.path.abspath(path) in new:  # refused: not left in the corpus folder
+                Path(path).unlink(missing_ok=True)
+                rep.errors[i] = (Path(path).name, message + "; the upload was not kept")
         rep.errors = errors + rep.errors
         return rep
 
@@ -154,6 +163,9 @@ class Bot:
 
     def retrieve(self, query: Query, k: int | None = None) -> SearchResult:
         t0 = time.perf_counter()
+        lo, hi, _ = RANGES["top_k"]
+        if k is not None and not (isinstance(k, int) and lo <= k <= hi):
+            raise RagError(f"k = {k!r}: ask for {lo} to {hi} passages (as RAG_TOP_K allows)")
         res = self.retriever.search(query, k or self.config.top_k)
         return SearchResult(res.passages, {"retrieval_s": time.perf_counter() - t0, **res.timings})
 

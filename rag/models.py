@@ -122,6 +122,9 @@ def resolve(spec: str, models_dir: Path, sha256: str | None = None,
         return _resolve_hf(spec[3:], models_dir, allow_downloads, sha256)
     path = Path(spec).expanduser()
     if path.suffix.lower() == ".gguf" or path.exists():
+        if path.is_dir():
+            raise RagError(f"model {path} is a folder; give a .gguf model file in it, or a preset "
+                           f"({', '.join(PRESETS)})")
         if not path.is_file():
             raise RagError(f"model file {path} does not exist")
         _check_file(path, sha256)

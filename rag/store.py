@@ -142,13 +142,96 @@ def open_client(path: Path | None, url: str | None):
             raise RagError(f"cannot reach the Chroma server at {url} ({e.__class__.__name__}: {e}). "
                            "Start it with `chroma run --path DIR --host 127.0.0.1 --port N`.") from None
         return client
+    _check_store_folder(Path(path))
     try:
-        path.mkdir(parents=True, exist_ok=True)
         with _quiet_rust_panics():
             return chromadb.PersistentClient(path=str(path), settings=settings)
     except BaseException as e:  # a damaged file can make Chroma's Rust core panic (BaseException)
         _reraise_interrupts(e)
         raise RagError(corrupt_message(path, e)) from None
+
+
+# Chroma's vector index (hnswlib) on disk: header.bin gives the capacity (max_elements) and the
+# bytes per element, and data_level0.bin / length.bin hold that many elements' records / lengths
+_HNSW_HEADER = "<IQQQQQQiIQQQdQ"  # version, offsetLevel0, max_elements, count, size_per_element, ...
+HNSW_CHECKS, HNSW_RECHECK_S = 5, 0.2  # a file being rewritten by a writer now is looked at again
+
+
+def check_vector_files(path: Path, collection: str) -> None:
+    """Raise the recovery message when a collection's vector index files are cut short.
+
+    Chroma loads a truncated ``data_level0.bin`` without a word and answers dense queries from
+    what is left (different results, and `rag ingest` still says "unchanged"). The check is
+    cheap and needs no record of its own: the index's header states its capacity and the bytes
+    per element, and hnswlib writes every file at full capacity, so a file shorter than that is
+    damaged. (Comparing Chroma's count with a dense query's reachable results would cost a query
+    as large as the store.) A size that is short because a writer is rewriting the files at this
+    moment is looked at again a few times before it counts."""
+    import sqlite3
+    import struct
+
+    try:
+        con = sqlite3.connect(f"file:{path / 'chroma.sqlite3'}?mode=ro", uri=True)
+        try:
+            segments = [r[0] for r in con.execute(
+                "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id "
+                "WHERE c.name = ? AND s.scope = 'VECTOR'", (collection,))]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return  # Chroma's own open reports a damaged database
+
+    def problem(folder: Path) -> str:
+        header = (folder / "header.bin").read_bytes()
+        if len(header) < struct.calcsize(_HNSW_HEADER):
+            return f"{folder / 'header.bin'} is {len(header)} bytes long"
+        version, _, capacity, _, per_element, *_ = struct.unpack_from(_HNSW_HEADER, header)
+        if version != 1:
+            return ""  # a layout this check does not know
+        for name, need in (("data_level0.bin", capacity * per_element), ("length.bin", capacity * 4)):
+            got = (folder / name).stat().st_size if (folder / name).exists() else 0
+            if got < need:
+                return f"{folder / name} is {got:,} bytes long, its index needs {need:,}"
+        return ""
+
+    for seg in segments:
+        folder = Path(path) / seg
+        if not (folder / "header.bin").exists():
+            continue  # not written to disk yet
+        for _ in range(HNSW_CHECKS):
+            try:
+                found = problem(folder)
+            except OSError as e:
+                found = str(e)
+            if not found:
+                break
+            time.sleep(HNSW_RECHECK_S)
+        else:
+            raise RagError(corrupt_message(path, ValueError(f"the vector index is cut short: {found}")))
+
+
+_SEGMENT = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")  # a Chroma index folder's name
+
+
+def _check_store_folder(path: Path) -> None:
+    """The embedded store's folder exists (created here) and, when it holds a store, its database.
+
+    A file where a folder should be (``RAG_HOME`` set to a file) is named as such, not as a
+    corrupt store; a folder with Chroma's index folders or the keyword index but no
+    ``chroma.sqlite3`` lost its database, which Chroma would silently recreate empty."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise RagError(f"the store folder {path} cannot be created: {blocker} is a file, not a "
+                           "folder; set RAG_HOME (or RAG_STORE_DIR) to a folder") from None
+        raise RagError(f"the store folder {path} cannot be created ({e.strerror or e}); set "
+                       "RAG_HOME (or RAG_STORE_DIR) to a folder you can write to") from None
+    if not (path / "chroma.sqlite3").exists() and any(
+            (p.is_dir() and (_SEGMENT.fullmatch(p.name) or p.name == "keyword")) for p in path.iterdir()):
+        raise RagError(corrupt_message(path, FileNotFoundError(
+            "chroma.sqlite3 is missing, but the folder holds a store's other files")))
 
 
 @contextmanager
@@ -212,6 +295,9 @@ class Store:
         except BaseException as e:
             _reraise_interrupts(e)
             raise RagError(corrupt_message(url or path, e)) from None
+
+        if path is not None and not url:
+            check_vector_files(path, collection)
 
     def _reopen(self) -> None:
         """Open the embedded store afresh: another process changed it. Chroma's local client

@@ -119,6 +119,10 @@ MIN_CONTENT_WORD = 4  # letters: shorter words ("use", "new") carry little of a 
 MIN_STEM = 4  # letters left after a suffix is cut: "news" must not become "new"
 MIN_LANGUAGE_CHARS = 20  # shorter text is too short for langdetect to tell ("und")
 LANGUAGE_MIN_PROB = 0.5  # langdetect's best guess below this is "und"
+# a short ASCII text with no function word of any listed language is keywords, not a sentence:
+# langdetect calls "gasoline prices Russia oil" Italian (0.71) and "oil exports sanctions" French
+# (0.99999), which made `rag search` load the model to translate them
+KEYWORD_QUERY_WORDS = 6
 
 
 # -- sentences ------------------------------------------------------------------------------
@@ -347,10 +351,23 @@ def detect_language(text: str) -> str:
 
 def language_of(text: str, min_chars: int = MIN_LANGUAGE_CHARS) -> str:
     """A short text's language: "zh" when it holds Chinese characters, "und" when shorter than
-    ``min_chars`` (a question), else langdetect's answer."""
+    ``min_chars`` (a question) or when it is keywords (``is_keywords``), else langdetect's answer.
+
+    Examples: "gasoline prices Russia oil" -> "und"; "Chi ha sostituito Daniel Zhang?" -> "it"
+    """
     if CJK.search(text):
         return "zh"
-    return detect_language(text) if len(text) >= min_chars else "und"
+    if len(text) < min_chars or is_keywords(text):
+        return "und"
+    return detect_language(text)
+
+
+def is_keywords(text: str) -> bool:
+    """At most KEYWORD_QUERY_WORDS words, all ASCII, none a function word (STOPWORDS) of any
+    listed language: words to search for, in no language langdetect can tell."""
+    words = WORD.findall(text)
+    return (text.isascii() and 0 < len(words) <= KEYWORD_QUERY_WORDS
+            and not any(w.casefold() in STOPWORDS for w in words))
 
 
 # -- answer types ---------------------------------------------------------------------------

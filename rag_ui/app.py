@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -159,6 +160,18 @@ def _upload_files(files) -> list[tuple[str, str]]:
     return [(os.path.basename(p), p) for p in paths]
 
 
+_ABS_PATH = re.compile(r"(?<![\w.:/])/(?:[^/\s'\"()]+/)+([^/\s'\"()]+)")
+
+
+def no_paths(message: str) -> str:
+    """A message as the UI shows it: a file's absolute path reduced to its name (a browser user
+    needs the name, and the server's folders are not theirs to see).
+
+    Example: "already taken by /home/u/news/a.txt; rename" -> "already taken by a.txt; rename"
+    """
+    return _ABS_PATH.sub(r"\1", message)
+
+
 def upload(pool: BotPool, files, progress=None):
     """Hand the uploaded files to ``Bot.add_uploads``, which checks their names, sizes and
     content, writes the accepted ones into the corpus folder and ingests them."""
@@ -184,11 +197,11 @@ def upload(pool: BotPool, files, progress=None):
             rep = pool.base.add_uploads(uploads, on_progress=on_progress)
         except RagError as e:
             rep, ok = None, False
-            messages.append(str(e))
+            messages.append(no_paths(str(e)))
         if rep is not None:
             for name, msg in rep.errors:  # an upload's name, or the path ingestion read
                 ok = False
-                messages.append(f"{os.path.basename(str(name)) or name} was not added: {msg}")
+                messages.append(f"{os.path.basename(str(name)) or name} was not added: {no_paths(msg)}")
             for label, ids in (("added", rep.added), ("updated", rep.updated),
                                ("unchanged", rep.unchanged)):
                 for d in ids:
@@ -210,10 +223,10 @@ def delete(pool: BotPool, doc_id: str | None):
     try:
         n = pool.base.delete_document(doc_id)
     except RagError as e:
-        return ui.message_html(str(e), "error")
+        return ui.message_html(no_paths(str(e)), "error")
     where = ""
     if had_file and not os.path.exists(source):  # only reported; the Bot removed it
-        where = f"; deleted {Path(source).name} from {Path(source).parent}"
+        where = f"; deleted {Path(source).name} from the corpus folder"
     return ui.message_html(f"deleted {doc_id} ({n} chunks){where}", "ok")
 
 

@@ -31,7 +31,8 @@ def _env(tmp_path: Path, **extra) -> dict:
     """A child process's environment: its own store and home, the shared embedder exports."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(RAG_STORE_DIR=str(tmp_path / "store"), RAG_HOME=str(tmp_path / "home"),
-               RAG_MODELS_DIR=str(Config.from_env().model_cache), HF_HUB_OFFLINE="1", **extra)
+               RAG_MODELS_DIR=str(Config.from_env().model_cache), HF_HUB_OFFLINE="1")
+    env.update(extra)
     return env
 
 
@@ -369,3 +370,116 @@ def test_row4_a_new_server_behind_the_same_url_gets_a_new_keyword_index(tmp_path
         assert [p.doc_id for p in got] == ["museum"] and got[0].keyword_score is not None
     finally:
         _stop(server)
+
+
+# -- row 8: a truncated vector index file --------------------------------------------------------
+def _chunk_index_folder(store: Path) -> Path:
+    import sqlite3
+
+    con = sqlite3.connect(store / "chroma.sqlite3")
+    (seg,), = con.execute("SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id "
+                          "WHERE c.name = 'articles' AND s.scope = 'VECTOR'").fetchall()
+    con.close()
+    return store / seg
+
+
+def test_row8_a_truncated_vector_index_file_is_the_recovery_message(tmp_path):
+    for i in range(3):
+        _article(tmp_path / "corpus", f"a{i}.txt", f"The harbour of town number {i} reopened after the storm.")
+    assert _rag(tmp_path, "ingest", "corpus").returncode == 0
+    data = _chunk_index_folder(tmp_path / "store") / "data_level0.bin"
+    assert data.stat().st_size > 1000
+    os.truncate(data, 1000)
+    for args in (("search", "harbour town"), ("ingest", "corpus")):
+        out = _rag(tmp_path, *args)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, (args, out.stdout, out.stderr[-2000:])
+        assert "It may be corrupt" in out.stderr and "data_level0.bin" in out.stderr, out.stderr
+
+
+# -- row 15: the small ones ---------------------------------------------------------------------
+def test_row15_markdown_front_matter_is_metadata_not_title_or_text(tmp_path):
+    from rag.corpus import load_file
+
+    f = tmp_path / "note.md"
+    f.write_text('---\ntitle: "Harbour reopens"\ndate: 2024-03-01\n---\n# Harbour\n\n'
+                 "The harbour reopened after the storm on Friday.\n")
+    doc = load_file(f)
+    assert doc.title == "Harbour reopens" and doc.date.startswith("2024-03-01")
+    assert "---" not in doc.text and "title:" not in doc.text and "reopened" in doc.text
+
+
+def test_row15_uploads_refused_at_ingest_leave_no_file_in_the_corpus(make_bot, tmp_path):
+    _article(tmp_path / "elsewhere", "report.txt", "The first report says the bridge opens in May.")
+    corpus = tmp_path / "corpus"
+    _article(corpus, "keep.txt", "The harbour reopened after the storm on Friday.")
+    bot = make_bot(corpus)
+    bot.ingest([tmp_path / "elsewhere", corpus])
+    rep = bot.add_uploads([("__meta__.txt", b"A file named like the store's own record.\n"),
+                           ("report.txt", b"A second report says the tunnel closes in June.\n")])
+    errors = dict(rep.errors)
+    assert "reserved" in errors["__meta__.txt"] and "already taken" in errors["report.txt"]
+    assert sorted(p.name for p in corpus.iterdir()) == ["keep.txt"]
+    assert "bridge" in bot.document_text("report")
+
+
+def test_row15_ui_messages_name_files_not_absolute_paths(make_bot, tmp_path):
+    from rag_ui.app import BotPool, delete, upload
+
+    _article(tmp_path / "elsewhere", "report.txt", "The first report says the bridge opens in May.")
+    corpus = tmp_path / "corpus"
+    _article(corpus, "keep.txt", "The harbour reopened after the storm on Friday.")
+    bot = make_bot(corpus)
+    bot.ingest([tmp_path / "elsewhere", corpus])
+    up = tmp_path / "upload" / "report.txt"
+    _article(up.parent, up.name, "A second report says the tunnel closes in June.")
+    pool = BotPool(bot)
+    shown = upload(pool, [str(up)]) + delete(pool, "keep")
+    assert "already taken by report.txt" in shown and "deleted keep.txt from the corpus folder" in shown
+    assert str(tmp_path) not in shown
+
+
+def test_row15_rag_home_that_is_a_file_is_named_as_such(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    out = _rag(tmp_path, "stats", RAG_HOME=str(tmp_path / "afile"), RAG_STORE_DIR="")
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert "is a file, not a folder" in out.stderr and "It may be corrupt" not in out.stderr
+
+
+def test_row15_a_deleted_chroma_sqlite3_is_not_an_empty_store(tmp_path):
+    _article(tmp_path / "corpus", "a.txt", "The harbour reopened after the storm on Friday.")
+    assert _rag(tmp_path, "ingest", "corpus").returncode == 0
+    (tmp_path / "store" / "chroma.sqlite3").unlink()
+    out = _rag(tmp_path, "stats")
+    assert out.returncode == 2 and "chroma.sqlite3 is missing" in out.stderr and "It may be corrupt" in out.stderr
+
+
+def test_row15_a_folder_given_as_the_model_is_named_a_folder(tmp_path):
+    from rag.models import resolve
+
+    with pytest.raises(RagError, match="is a folder; give a .gguf model file"):
+        resolve(str(tmp_path), tmp_path / "models")
+
+
+@pytest.mark.parametrize("k", [-1, 0, 51, 100000])
+def test_row15_the_api_refuses_k_outside_1_to_50(make_bot, tmp_path, k):
+    corpus = tmp_path / "corpus"
+    _article(corpus, "keep.txt", "The harbour reopened after the storm on Friday.")
+    bot = make_bot(corpus)
+    bot.ingest()
+    with pytest.raises(RagError, match=r"1 to 50 passages"):
+        bot.search("When did the harbour reopen?", k=k)
+    assert bot.search("When did the harbour reopen?", k=50)
+
+
+def test_row15_short_english_keyword_queries_are_not_translated():
+    from rag.query import analyse
+    from rag.text import language_of
+
+    def no_model():
+        raise AssertionError("the model was asked for")
+
+    for q in ("gasoline prices Russia oil", "oil exports sanctions", "Tongyi Qianwen launch date"):
+        assert language_of(q) == "und", q
+        assert analyse(q, no_model).english is None
+    assert language_of("Chi ha sostituito Daniel Zhang alla guida di Alibaba?") == "it"
+    assert language_of("When did Tongyi Qianwen open to the public?") == "en"
