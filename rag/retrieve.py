@@ -57,8 +57,10 @@ class Retriever:
         for q, v in zip(queries, vectors):
             dense = [d for d in self.store.dense_query(v, n, where=when.dense_where(query.when))
                      if when.admits(query.when, d[3])]  # as of, and the question's period
-            lists.append([c for c, *_ in dense])
-            for cid, sim, text, meta in dense:
+            recent_where = when.recent_where(query.when)  # the recency prior's own list
+            recent = self.store.dense_query(v, n, where=recent_where) if recent_where else []
+            lists += [[c for c, *_ in got] for got in (dense, recent) if got]
+            for cid, sim, text, meta in dense + recent:
                 dense_sim[cid] = max(sim, dense_sim.get(cid, -1.0))
                 payload[cid] = (text, meta)
         t2 = time.perf_counter()

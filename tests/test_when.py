@@ -276,3 +276,26 @@ def test_as_of_against_a_chroma_server(chroma_server, tmp_path, embedder):
     assert got[0].doc_id == "port_2022_08" and "port_2023_05" not in _docs(got)
     assert _docs(bot.search("Who became harbour master of the port of Tallinn this week?", k=4,
                             as_of="2022-08-18")) == ["port_2022_08"]
+
+
+def test_the_prior_brings_fresh_articles_the_archive_lists_rank_low(tmp_path, make_bot):
+    """Old articles that match the question's words closely, and one fresh article in other words
+    (no BM25 hit, a low dense rank): the last RECENT_DAYS' own dense list puts it in the answer."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    meta = {}
+    for i in range(8):
+        (folder / f"old_{i}.txt").write_text(
+            f"Report {i}: Anna Kask is the harbour master of the port of Tallinn, the port authority "
+            f"of Tallinn said in its bulletin number {i}.")
+        meta[f"old_{i}"] = {"title": f"Port of Tallinn bulletin {i}", "date": f"2021-0{i + 1}-15"}
+    (folder / "fresh.txt").write_text("Estonia's biggest seaport has a new chief: Peeter Tamm "
+                                      "replaced his predecessor on Monday, officials announced.")
+    meta["fresh"] = {"title": "New chief", "date": "2022-08-15"}
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    bot = make_bot(folder, llm=ScriptedLLM([]))
+    bot.ingest()
+    q = bot.analyse(QUESTION, as_of="2022-08-16")
+    assert q.when.mode == "prior" and when.recent_where(q.when) is not None
+    assert not any(c.startswith("fresh") for c, _ in bot.store.keyword_index().query(QUESTION, 20))
+    assert "fresh" in _docs(bot.retrieve(q, 3).passages)
