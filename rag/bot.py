@@ -208,6 +208,7 @@ class Bot:
         llm = self.llm
         reason = evidence_gate(query, passages)
         if reason:
+            reason += when.empty_window(query.when, passages)  # "... (as of ..., this week)"
             yield refusal(query.text, passages, reason, query.language, timings=timings, model=llm.model_id)
             return
         p = self.prompt(query, passages)

@@ -381,6 +381,14 @@ def reweigh(frame: TimeFrame | None, fused: dict[str, float], payload: dict) -> 
 
 
 # -- answers that say when --------------------------------------------------------------------
+def empty_window(frame: TimeFrame | None, passages: list[Passage]) -> str:
+    """What a refusal adds when a named period left no passage, so the asker sees why:
+    " (as of 2026-12-04, published 2026-11-26 or later (this week))"; "" otherwise."""
+    if passages or frame is None or frame.start is None:
+        return ""
+    return f" ({frame.describe()})"
+
+
 def dated(sentences: list[Sentence], passages: list[Passage]) -> list[Sentence]:
     """An answer's quotes, newest source first when the quoted sources have different dates, each
     quote of an older source prefixed with its date, so the answer gives the latest as current

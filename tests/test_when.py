@@ -299,3 +299,10 @@ def test_the_prior_brings_fresh_articles_the_archive_lists_rank_low(tmp_path, ma
     assert q.when.mode == "prior" and when.recent_where(q.when) is not None
     assert not any(c.startswith("fresh") for c, _ in bot.store.keyword_index().query(QUESTION, 20))
     assert "fresh" in _docs(bot.retrieve(q, 3).passages)
+
+
+def test_a_period_with_no_article_is_a_refusal_that_says_which_period(dated_bot):
+    a = dated_bot.ask("Who became harbour master of the port of Tallinn this week?", as_of="2023-01-10")
+    assert a.refused and a.refusal_reason == ("no passage was retrieved (as of 2023-01-10, published "
+                                              "2023-01-02 or later (this week))")
+    assert dated_bot.llm.calls == []  # refused before the model
