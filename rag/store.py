@@ -295,9 +295,13 @@ class Store:
         except BaseException as e:
             _reraise_interrupts(e)
             raise RagError(corrupt_message(url or path, e)) from None
-
         if path is not None and not url:
-            check_vector_files(path, collection)
+            try:
+                check_vector_files(path, collection)
+            except RagError:
+                m = self.meta()  # a change being written now may be rewriting the files
+                if int(m.get("generation", 0)) == int(m.get("settled", m.get("generation", 0))):
+                    raise
 
     def _reopen(self) -> None:
         """Open the embedded store afresh: another process changed it. Chroma's local client
