@@ -4,18 +4,25 @@ and the recency prior. The one home of the date rules that read questions (en, i
 News has a date. A question is answered as of a day (``as_of``, default today): an article
 published after it is not evidence. The question's own words may name a period:
 
-  * explicit: "in August 2022", "on 12 August 2022", "2022-08-12", "nel 2023", "ad agosto",
-    "2023年9月", "9月13日";
-  * relative, resolved against ``as_of``: "today", "yesterday", "this week", "last month",
-    "in the past 3 days", "oggi", "ieri", "questa settimana", "il mese scorso", "今天", "昨天",
+  * explicit, with a year: "in August 2022", "on 12 August 2022", "2022-08-12", "nel 2023",
+    "ad agosto 2022", "2023年9月", "2023年9月13日";
+  * relative, resolved against ``as_of``: "yesterday", "this week", "last month", "in the past
+    3 days", "ieri", "questa settimana", "il mese scorso", "negli ultimi 3 giorni", "昨天",
     "本周", "上个月", "过去3天".
+
+A month or a day without a year ("the September 13 forum", "ad agosto", "9月13日") names no
+period: asked as of today about a 2023 archive, "August" would be August of this year and
+exclude every article. "Today" ("still visible today", "即使在今天") usually means "now", so
+it asks for recency like "recently" does.
 
 A named period makes the frame a FILTER: only articles published from the period's first day
 to ``as_of`` are evidence. The window is open to the end (``as_of``), not closed at the
 period's last day, because news names events by their date: "the insurrection on January 6,
 2021" was the subject of articles in June 2022 (RealTime QA asks about it), and an article
 can report an event only once it has happened. A period that starts after ``as_of`` is a
-forecast ("the 2030 target"), not a window: it is ignored.
+forecast ("the 2030 target"), not a window: it is ignored. An undated article is admitted by
+every window (it cannot be shown to lie outside; a corpus of undated Wikipedia paragraphs must
+still answer "Who listed the market as grade 1 in 1954?").
 
 No named period ("recently", "the latest", "最近", "di recente", or no time words at all: a
 news question asks about the present) makes the frame a PRIOR: every article up to ``as_of``
@@ -32,7 +39,6 @@ quotes, newest source first. This module neither retrieves nor answers.
 """
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
@@ -180,7 +186,6 @@ _UNIT_DAYS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months":
 _RELATIVE = [
     (re.compile(r"\bthe day before yesterday\b|\bl'altro ieri\b|\bieri l'altro\b|前天", re.I), "days:2"),
     (re.compile(r"\byesterday\b|\bieri\b|昨天|昨日", re.I), "days:1"),
-    (re.compile(r"\btoday\b|\btonight\b|\boggi\b|\bstasera\b|今天|今日|今晚", re.I), "days:0"),
     (re.compile(r"\bthis week\b|\bthe (?:past|last) week\b|\bquesta settimana\b|\bin settimana\b"
                 r"|\bl'ultima settimana\b|本周|这周|这一周|这个星期|本星期|这星期|这个礼拜|本礼拜", re.I),
      f"days:{WEEK_DAYS}"),
@@ -205,24 +210,14 @@ _LAST_N = [
     re.compile(rf"{_N}\s*(天|日|周|个星期|个月|年)前"),
 ]
 # no period, but asking for the newest state of things (a prior, like no time words at all)
-_RECENT = re.compile(r"\b(?:recent(?:ly)?|latest|newest|most recent|currently|right now|as of now|"
-                     r"recentemente|di recente|ultim[oaie]|più recent[ei]|attualmente|al momento)\b"
-                     r"|最近|最新|近期|近来|目前|现在|当前", re.I)
+_RECENT = re.compile(r"\b(?:recent(?:ly)?|latest|newest|most recent|currently|right now|as of now|today|"
+                     r"tonight|nowadays|recentemente|di recente|ultim[oaie]|più recent[ei]|attualmente|"
+                     r"al momento|oggi|stasera|oggigiorno)\b|最近|最新|近期|近来|目前|现在|当前|今天|今日|今晚", re.I)
 
 
 def _months_back(d: date, k: int) -> date:
     y, m = divmod(d.year * 12 + d.month - 1 - k, 12)
     return date(y, m + 1, 1)
-
-
-def _latest(month: int, day: int | None, as_of: date) -> date:
-    """A month (and day) without a year: the latest one on or before ``as_of``. ("August" asked
-    on 2023-03-01 is August 2022.)"""
-    for y in (as_of.year, as_of.year - 1):
-        d = _safe_date(y, month, day or 1)
-        if d and d <= as_of:
-            return d
-    return _safe_date(as_of.year - 1, month, 1) or as_of
 
 
 def _safe_date(y: int, m: int, d: int) -> date | None:
@@ -255,22 +250,21 @@ def _explicit(text: str, as_of: date) -> list[tuple[date, str]]:
         if word.lower() == "may" and not (word[0] == "M" and (not bare or re.search(
                 r"\b(in|of|since|early|late|mid)\s+$", text[:m.start()], re.I))):
             continue  # the verb "may"
-        month = _MONTH[word.lower()]
+        if not m.group(4):
+            taken.append(m.span())  # no year: no period (see the module docstring)
+            continue
         day = int(m.group(1) or m.group(3) or 0) or None
-        if m.group(4):
-            add(_safe_date(int(m.group(4)), month, day or 1), m)
-        else:
-            add(_latest(month, day, as_of), m)
+        add(_safe_date(int(m.group(4)), _MONTH[word.lower()], day or 1), m)
     for m in _ZH_DATE.finditer(text):
         if not m.group() or not (m.group(2) or "年" in m.group()) or any(s <= m.start() < e for s, e in taken):
             continue
         y, mo, d = m.group(1), m.group(2), m.group(3)
-        if y and not mo:
+        if not y:
+            taken.append(m.span())  # "9月13日": no year, no period
+        elif not mo:
             add(date(int(y), 1, 1), m)
-        elif y:
-            add(_safe_date(int(y), int(mo), int(d or 1)), m)
         else:
-            add(_latest(int(mo), int(d) if d else None, as_of) if 1 <= int(mo) <= 12 else None, m)
+            add(_safe_date(int(y), int(mo), int(d or 1)), m)
     for m in _YEAR.finditer(text):
         if not any(s <= m.start() < e for s, e in taken):
             add(date(int(m.group(1)), 1, 1), m)
@@ -316,15 +310,15 @@ def resolve(text: str, as_of=None, also: str | None = None) -> TimeFrame:
 
 # -- what the Retriever asks ----------------------------------------------------------------
 def dense_where(frame: TimeFrame | None) -> dict | None:
-    """Chroma's ``where`` for the dense query (``dates.published_where`` over the chunks' ``day``:
-    undated chunks pass an as-of alone, not a named period), or None when the frame
+    """Chroma's ``where`` for the dense query (``dates.published_where`` over the chunks' ``day``;
+    undated chunks pass), or None when the frame
     excludes nothing a check of the results would not: as of today with no named period, only a
     mis-dated (future) article is out, and Chroma's filtered search first lists every matching
     id (slow at a million chunks)."""
     if frame is None or (frame.start is None and frame.end >= day_number(today())):
         return None
     within = None if frame.start is None else (frame.start, None)
-    return dates.published_where(as_of=frame.end, within=within)
+    return dates.published_where(as_of=frame.end, within=within, include_undated=True)
 
 
 def recent_where(frame: TimeFrame | None) -> dict | None:
@@ -336,13 +330,12 @@ def recent_where(frame: TimeFrame | None) -> dict | None:
 
 
 def admits(frame: TimeFrame | None, meta: dict) -> bool:
-    """Is a chunk (its metadata) evidence within the frame? An undated one is, unless the
-    question named a period (it cannot show it is from that period)."""
+    """Is a chunk (its metadata) evidence within the frame? An undated one always is."""
     if frame is None:
         return True
     day = day_of(meta)
     if day is None:
-        return frame.start is None
+        return True
     return (frame.start is None or day >= frame.start) and day <= frame.end
 
 
@@ -382,9 +375,9 @@ def reweigh(frame: TimeFrame | None, fused: dict[str, float], payload: dict) -> 
 
 # -- answers that say when --------------------------------------------------------------------
 def empty_window(frame: TimeFrame | None, passages: list[Passage]) -> str:
-    """What a refusal adds when a named period left no passage, so the asker sees why:
+    """What a refusal adds when a named period left no dated passage, so the asker sees why:
     " (as of 2026-12-04, published 2026-11-26 or later (this week))"; "" otherwise."""
-    if passages or frame is None or frame.start is None:
+    if frame is None or frame.start is None or any(parse_day(p.date) for p in passages):
         return ""
     return f" ({frame.describe()})"
 
