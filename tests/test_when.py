@@ -219,13 +219,15 @@ def test_a_named_period_filters_dense_and_keyword_hits(dated_bot):
     assert "port_2023_05" not in _docs(dated_bot.search("Mart Saar harbour master", k=4, as_of="2022-08-18"))
 
 
-def test_an_answer_as_of_a_day_cites_no_later_article_and_shows_dates(dated_bot):
-    def reply(messages):
-        body = messages[-1]["content"]
-        first = re.search(r'Passage \[1\]: """(.*?)"""', body, re.S).group(1)
-        return first.split(". ")[0] + " [1]."
+def first_sentence_of_passage_1(messages) -> str:
+    """A scripted model's reply: passage 1's first sentence, cited."""
+    body = messages[-1]["content"]
+    first = re.search(r'Passage \[1\]: """(.*?)"""', body, re.S).group(1)
+    return first.split(". ")[0] + " [1]."
 
-    dated_bot._llm = ScriptedLLM(reply)
+
+def test_an_answer_as_of_a_day_cites_no_later_article_and_shows_dates(dated_bot):
+    dated_bot._llm = ScriptedLLM(first_sentence_of_passage_1)
     a = dated_bot.ask(QUESTION, k=3, as_of="2022-08-16")
     assert not a.refused and a.citations
     assert all(c.date and c.date <= "2022-08-16" for c in a.citations)
@@ -312,3 +314,18 @@ def test_a_period_with_no_article_is_a_refusal_that_says_which_period(dated_bot)
     assert a.refused and a.refusal_reason.endswith(" (as of 2023-01-10, published 2023-01-02 or later "
                                                    "(this week))")
     assert dated_bot.llm.calls == []  # refused before the model
+
+
+def test_the_ui_answers_as_of_the_date_in_its_box(dated_bot):
+    from rag_ui.app import BotPool, ask
+
+    pool = BotPool(dated_bot)
+    *_, (chat, sources, details, turns, box) = ask(pool, QUESTION, [], None, 3, "2022-13-01")
+    assert "YYYY-MM-DD" in turns[-1]["error"] and turns[-1]["answer"] is None
+    dated_bot._llm = ScriptedLLM(first_sentence_of_passage_1)
+    *_, (chat, sources, details, turns, box) = ask(pool, QUESTION, [], None, 3, " 2022-08-16 ")
+    a = turns[-1]["answer"]
+    assert a is not None and not a.refused and all(c.date <= "2022-08-16" for c in a.citations)
+    assert "Peeter Tamm" in chat and "2022-08-15" in sources
+    *_, (chat, sources, details, turns, box) = ask(pool, QUESTION, [], None, 3, "")  # empty: today
+    assert turns[-1]["answer"] is not None
