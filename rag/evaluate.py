@@ -24,7 +24,7 @@ from .errors import RagError
 from .grounding import support
 
 METRICS = ["answer_correctness", "answer_correctness_strict", "refusal_recall", "refusal_precision", "false_refusal_rate",
-           "citation_precision", "citation_recall", "supported_sentence_rate",
+           "citation_precision", "citation_support_precision", "citation_recall", "supported_sentence_rate",
            "retrieval_recall_at_k", "mrr", "truthfulness", "answer_in_question_language"]
 REQUIRED = {"id": str, "category": str, "language": str, "answerable": bool, "question": str,
             "key_facts": list, "gold_sources": list}
@@ -125,6 +125,9 @@ def score(q: dict, a) -> dict:
         if not refused and cited_docs:
             gold = {d for g in groups for d in g}
             s["citation_precision"] = sum(d in gold for d in cited_docs) / len(cited_docs)
+            support = citation_support(q, a)
+            if support is not None:
+                s["citation_support_precision"] = support
         s["citation_recall"] = (sum(any(d in cited_docs for d in g) for g in groups) / len(groups)
                                 if groups and not refused and cited_docs else 0.0)
         if not refused:
@@ -141,6 +144,28 @@ def score(q: dict, a) -> dict:
     s["_cited_docs"] = cited_docs
     s["_retrieved"] = retrieved
     return s
+
+
+def citation_support(q: dict, a, judge=None) -> float | None:
+    """Cited passages that support the sentence citing them / citations (ALCE's citation
+    precision): a citation counts when its passage holds an alternative of a key fact that the
+    citing sentence states, or when the independent judge (``OverlapJudge``) finds the passage
+    supports the sentence. Unlike ``citation_precision`` it does not require the gold article: a
+    news archive holds other articles of the same week that state the same fact. None when the
+    answer cites nothing."""
+    judge = judge or OverlapJudge()
+    ok = total = 0
+    for s in a.sentences:
+        text = tx.strip_markers(s.text)
+        stated = [alt for g in q.get("key_facts") or [] for alt in g if tx.normalize(alt) in tx.normalize(text)]
+        for n in s.citations:
+            if not 1 <= n <= len(a.passages):
+                continue
+            p = a.passages[n - 1]
+            total += 1
+            p_norm = tx.normalize(p.text)
+            ok += any(tx.normalize(alt) in p_norm for alt in stated) or judge.supports(text, p.text, p.language)
+    return ok / total if total else None
 
 
 def supported_rate(a, judge=None) -> float:
