@@ -34,8 +34,9 @@ TimeFrame(as_of=19222 (2022-08-18), start=19174 (2022-07-01), end=19222, mode="f
 said="last month")
 
 The Retriever reads a frame through ``dense_where`` (Chroma's ``where``), ``recent_where``,
-``admits`` (a chunk's metadata in the window?), ``keyword_pool``, ``keep_hits`` and ``reweigh``; ``dated`` orders an answer's
-quotes, newest source first. This module neither retrieves nor answers.
+``admits`` (a chunk's metadata in the window?), ``keyword_pool``, ``keep_hits`` and
+``reweigh``; ``dated`` orders an answer's quotes, newest source first, and ``empty_window``
+says which window left a refusal without evidence. This module neither retrieves nor answers.
 """
 from __future__ import annotations
 
