@@ -86,7 +86,7 @@ def run(ctx: dict, preset: str, n_questions: int, min_questions: int) -> tuple[d
                 for item in bot.stream(q):
                     if isinstance(item, str):
                         first = first or time.perf_counter()
-                    else:
+                    elif hasattr(item, "refused"):  # the Answer (an Evidence comes first)
                         final = item
                 t1 = time.perf_counter()
                 first = first or t1

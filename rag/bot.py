@@ -32,7 +32,7 @@ from .quotes import introduce, qualifiers, quote_sentences, select_quotes
 from .refuse import refusal, refusal_reason
 from .retrieve import Retriever, SearchResult
 from .store import Store
-from .types import LLM, Answer, Passage, Query
+from .types import LLM, Answer, Evidence, Passage, Query
 from .verify import is_model_refusal, verify
 
 
@@ -188,7 +188,10 @@ class Bot:
 
     def stream(self, question: str, k: int | None = None,
                history: list[tuple[str, str]] | None = None, as_of=None) -> Iterator[str | Answer]:
-        """Yield the draft's text pieces as they are generated, then the verified ``Answer``.
+        """Yield the ``Evidence`` (the sources' own sentences that answer the question, when there
+        are any) as soon as retrieval is done, then the draft's text pieces as they are
+        generated, then the verified ``Answer``; its ``timings["first_text_s"]`` is when the first
+        of these reached the caller.
 
         With ``history``, the question is first condensed into a standalone one (the
         ``Answer.question`` field holds what was actually asked). ``as_of`` (a date or
@@ -198,7 +201,13 @@ class Bot:
         query = self.analyse(question, history, as_of=as_of)
         timings = {"analyse_s": time.perf_counter() - t0}
         res = self.retrieve(query, k)
-        yield from self.answer(query, res.passages, {**timings, **res.timings})
+        first = None
+        for item in self.answer(query, res.passages, {**timings, **res.timings}):
+            if first is None and (not isinstance(item, str) or item.strip()):
+                first = time.perf_counter() - t0
+            if isinstance(item, Answer):
+                item.timings["first_text_s"] = first
+            yield item
 
     def answer(self, query: Query, passages: list[Passage], timings: dict | None = None
                ) -> Iterator[str | Answer]:
@@ -212,22 +221,27 @@ class Bot:
             yield refusal(query.text, passages, reason, query.language, timings=timings, model=llm.model_id)
             return
         p = self.prompt(query, passages)
+        quotes = select_quotes(query.versions(p.passages), p.passages) if self.config.quotes else []
+        if quotes:  # the sources' own words first, while the model reads the prompt
+            sentences = introduce(quote_sentences(quotes, []), query.language, p.passages)
+            yield Evidence(render_text(sentences), make_citations(sentences, p.passages), p.passages)
         stats: dict = {}
         pieces = []
         for piece in llm.stream(p.messages, self.config.max_answer_tokens, stats):
             pieces.append(piece)
             yield piece
         timings.update(prompt_s=stats.get("prompt_s", 0.0), generation_s=stats.get("generate_s", 0.0))
-        yield self._finish(query, "".join(pieces), p, stats, timings, llm.model_id)
+        yield self._finish(query, "".join(pieces), p, stats, timings, llm.model_id, quotes)
 
     def _finish(self, query: Query, draft: str, p: prompting.Prompt, stats: dict, timings: dict,
-                model_id: str) -> Answer:
+                model_id: str, quotes: list) -> Answer:
+        """Verify the draft; the answer is its supported sentences, then ``quotes`` (the evidence
+        already shown) and the sentences that qualify a drafted claim."""
         t0 = time.perf_counter()
         passages = p.passages
         drafted, flagged = verify(draft, query, passages)
-        quotes = []
+        quotes = list(quotes)
         if self.config.quotes:
-            quotes = select_quotes(query.versions(passages), passages)
             # a drafted claim the source calls a rumour keeps the source's words
             quotes += [q for d in drafted for n in d.citations for q in qualifiers(d.text, n, passages[n - 1])]
         sentences = introduce(drafted + quote_sentences(quotes, drafted), query.language, passages)

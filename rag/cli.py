@@ -105,12 +105,17 @@ def _ask_with_timings(args) -> int:
     bot.llm
     t["load_model_s"] = time.perf_counter() - a
     a = time.perf_counter()
-    first, final = None, None
+    from .types import Answer, Evidence
+
+    first, evidence, final = None, None, None
     for item in bot.stream(args.question, args.k, as_of=args.as_of):
         if isinstance(item, str):
             first = first if first is not None else time.perf_counter() - a
-        else:
+        elif isinstance(item, Evidence):
+            evidence = time.perf_counter() - a
+        elif isinstance(item, Answer):
             final = item
+    t["question_to_evidence_s"] = evidence
     t["question_to_first_token_s"] = first
     t["question_to_answer_s"] = time.perf_counter() - a
     for key in ("analyse_s", "retrieval_s", "embed_question_s", "prompt_s", "generation_s", "verify_s"):
@@ -134,12 +139,17 @@ def cmd_ask(args) -> int:
         a = bot.ask(args.question, args.k, as_of=args.as_of)
         print(json.dumps(a.to_dict(), ensure_ascii=False, indent=2))
         return 0
+    from .types import Answer, Evidence
+
     final = None
     for item in bot.stream(args.question, args.k, as_of=args.as_of):
         if isinstance(item, str):
             if not args.quiet:
                 print(item, end="", flush=True, file=sys.stderr)
-        else:
+        elif isinstance(item, Evidence):  # the sources' words, before the model's draft
+            if not args.quiet:
+                print(f"From the sources: {item.text}\n", file=sys.stderr, flush=True)
+        elif isinstance(item, Answer):
             final = item
     if not args.quiet:
         print(file=sys.stderr)

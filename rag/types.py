@@ -152,6 +152,17 @@ class Citation:
 
 
 @dataclass
+class Evidence:
+    """The passage sentences that answer the question, verbatim and cited, chosen without the
+    model (``rag.quotes``): ``Bot.stream`` yields it as soon as retrieval is done, before the
+    model's draft, so a reader sees the sources' own words first. ``text`` carries [n] markers
+    numbered like the final answer's citations."""
+    text: str
+    citations: list[Citation]
+    passages: list[Passage]
+
+
+@dataclass
 class Answer:
     question: str
     text: str

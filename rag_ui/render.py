@@ -73,9 +73,12 @@ def bot_message_html(i: int, turn: dict) -> str:
                 f'<div class="body">{esc(turn["error"])}</div></div>')
     if a is None:
         draft = turn.get("draft", "")
+        ev = turn.get("evidence")
+        evidence = (f'<div class="evidence"><span class="label">From the sources</span><div class="evidence-body">'
+                    f'{answer_html(ev.text, [c.number for c in ev.citations], i)}</div></div>' if ev else "")
         body = (f'<div class="body">{esc(draft)}</div>' if draft
                 else f'<div class="status">{esc(turn.get("status") or "Working…")}</div>')
-        return (f'<div class="msg bot draft" aria-busy="true"><span class="label">Draft, '
+        return (f'<div class="msg bot draft" aria-busy="true">{evidence}<span class="label">Draft, '
                 f'being checked against the sources…</span>{body}</div>')
     if a.refused:
         why = f'<div class="why">Why: {esc(a.refusal_reason)}</div>' if a.refusal_reason else ""
@@ -263,6 +266,8 @@ CSS = """
 .rag-chat .msg .label { display: block; font-size: .75rem; font-weight: 600; text-transform: uppercase; letter-spacing: .03em; margin-bottom: .2rem; }
 .rag-chat .msg.draft { font-style: italic; opacity: .8; }
 .rag-chat .msg.draft .label { color: var(--body-text-color-subdued); }
+.rag-chat .msg.draft .evidence { font-style: normal; opacity: 1; margin-bottom: .5em;
+  border-left: 3px solid #59a14f; padding-left: .5em; }
 .rag-chat .msg.refusal { background: #fff7e6; border: 1px dashed #d48806; color: #5c3c00; }
 .rag-chat .msg.refusal .label { color: #ad6800; }
 .rag-chat .msg.error { background: #fff1f0; border: 1px solid #ff4d4f; color: #820014; }

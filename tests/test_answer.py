@@ -56,11 +56,18 @@ def test_acceptance_refuses_unknown_fact(qa_bot):
     assert a.refused and not a.citations and a.refusal_reason
 
 
-def test_stream_yields_text_then_answer(qa_bot):
+def test_stream_yields_evidence_then_text_then_answer(qa_bot):
+    from rag.types import Evidence
+
     items = list(qa_bot.stream("Which organizations agreed to train their own LLMs on Tongyi Qianwen?"))
-    assert all(isinstance(i, str) for i in items[:-1]) and len(items) > 2
+    evidence = [i for i in items if isinstance(i, Evidence)]
+    assert len(evidence) <= 1 and (not evidence or items[0] is evidence[0])
+    pieces = items[len(evidence):-1]
+    assert all(isinstance(i, str) for i in pieces) and len(pieces) > 1
     final = items[-1]
-    assert final.draft == "".join(items[:-1])
+    assert final.draft == "".join(pieces)
+    for c in (evidence[0].citations if evidence else []):  # the evidence is the sources' own words
+        assert c.quote in evidence[0].passages[c.number - 1].text
     # whatever the small model drafts, what survives is cited and quoted from the passages
     assert final.refused or final.citations
     for c in final.citations:

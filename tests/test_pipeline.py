@@ -8,7 +8,7 @@ from rag.config import Config
 from rag.errors import RagError
 from rag.prompt import fit
 from rag.scripted import ScriptedLLM
-from rag.types import Answer, Passage
+from rag.types import Answer, Evidence, Passage
 
 
 def _p(n, text, lang="en", title="", dense=0.6):
@@ -28,6 +28,8 @@ def run(question, drafts, passages, **cfg):
     llm = ScriptedLLM(drafts)
     bot = Bot(Config(**cfg), None, None, llm=llm)
     items = list(bot.answer(bot.analyse(question), passages))
+    if items and isinstance(items[0], Evidence):  # the sources' own words come first
+        items = items[1:]
     assert isinstance(items[-1], Answer) and all(isinstance(i, str) for i in items[:-1])
     return items[:-1], items[-1], llm
 
@@ -48,6 +50,27 @@ def test_stream_yields_the_draft_then_the_answer():
                        ["Daniel Zhang was replaced by Eddie Wu [1]."], [CLOUD])
     assert len(pieces) > 3 and "".join(pieces) == a.draft == "Daniel Zhang was replaced by Eddie Wu [1]."
     assert not a.refused and "Eddie Wu" in a.text and [c.doc_id for c in a.citations] == ["d2"]
+
+
+def test_evidence_comes_before_the_model_is_asked():
+    """Evidence first (issue 24): the quotes chosen without the model reach the caller before the
+    model is called at all; the final answer carries the same quotes after the draft."""
+    llm = ScriptedLLM(["Daniel Zhang was replaced by Eddie Wu [1]."])
+    bot = Bot(Config(), None, None, llm=llm)
+    stream = bot.answer(bot.analyse("Who replaced Daniel Zhang as head of the cloud unit?"), [CLOUD])
+    first = next(stream)
+    assert isinstance(first, Evidence) and llm.calls == []
+    assert "He was replaced by Eddie Wu" in first.text and [c.doc_id for c in first.citations] == ["d2"]
+    rest = list(stream)
+    assert len(llm.calls) == 1 and isinstance(rest[-1], Answer)
+    assert "He was replaced by Eddie Wu" in rest[-1].text  # the answer keeps the evidence shown
+
+
+def test_no_evidence_without_quotes():
+    llm = ScriptedLLM(["Daniel Zhang was replaced by Eddie Wu [1]."])
+    bot = Bot(Config(quotes=False), None, None, llm=llm)
+    items = list(bot.answer(bot.analyse("Who replaced Daniel Zhang as head of the cloud unit?"), [CLOUD]))
+    assert not any(isinstance(i, Evidence) for i in items)
 
 
 def test_a_citation_is_moved_to_the_passage_that_supports_it():

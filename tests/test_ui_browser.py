@@ -124,8 +124,10 @@ def _open(browser, app):
 
 _WATCH_DRAFTS = """() => {
   window.__drafts = [];
+  window.__evidence = false;  // the sources' words shown while the answer was still a draft
   const root = document.getElementById('rag-chat');
   new MutationObserver(() => {
+    if (root.querySelector('.turn:last-child .msg.bot.draft .evidence')) window.__evidence = true;
     const d = root.querySelector('.turn:last-child .msg.bot.draft .body');
     if (d && window.__drafts[window.__drafts.length - 1] !== d.textContent) window.__drafts.push(d.textContent);
   }).observe(root, {subtree: true, childList: true, characterData: true});
@@ -149,7 +151,7 @@ def _wait_answer(page, n_turns: int):
         arg=n_turns, timeout=ANSWER_TIMEOUT_MS)
     msg = page.locator("#rag-chat .turn").nth(n_turns - 1).locator(".msg.bot")
     return SimpleNamespace(msg=msg, text=msg.inner_text(), classes=msg.get_attribute("class"),
-                           drafts=page.evaluate("window.__drafts"))
+                           drafts=page.evaluate("window.__drafts"), evidence=page.evaluate("window.__evidence"))
 
 
 def _ask(page, question: str):
@@ -185,6 +187,7 @@ def test_streams_then_cites_with_highlighted_passage(app, browser):
     assert len(set(drafts)) >= 2, f"the draft did not stream (seen: {drafts!r})"
     assert "answer" in res.classes.split(), f"no verified answer: {res.text!r} (draft {drafts[-1:]!r})"
     assert "September 13" in res.text, f"answer: {res.text!r}"
+    assert res.evidence, "the sources' own words were not shown before the model's answer (evidence first)"
 
     chips = res.msg.locator(".cite-chip")
     assert chips.count() >= 1, f"no citation chip in {res.text!r}"
