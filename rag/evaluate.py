@@ -492,28 +492,14 @@ def report_md(summary: dict, rows: list[dict]) -> str:
 
 
 def report_html(summary: dict, rows: list[dict]) -> str:
+    from .charts import cell_grid, metric_bars
+
     e = html.escape
     cats = list(summary["by_category"])
-    chart_metrics = ["answer_correctness", "citation_recall", "supported_sentence_rate",
-                     "refusal_recall", "retrieval_recall_at_k"]
-    colors = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2"]
-    bw, gap, h = 14, 24, 160
-    width = len(cats) * (len(chart_metrics) * bw + gap) + 40
-    svg = [f'<svg width="{width}" height="{h + 60}" xmlns="http://www.w3.org/2000/svg">']
-    for ci, c in enumerate(cats):
-        x0 = 30 + ci * (len(chart_metrics) * bw + gap)
-        for mi, m in enumerate(chart_metrics):
-            v = summary["by_category"][c].get(m)
-            if v is None:
-                continue
-            bh = max(0.0, v) * h
-            svg.append(f'<rect x="{x0 + mi * bw}" y="{h - bh + 10}" width="{bw - 2}" height="{bh}" '
-                       f'fill="{colors[mi]}"><title>{e(c)} {m}: {v}</title></rect>')
-        svg.append(f'<text x="{x0}" y="{h + 28}" font-size="11">{e(c)}</text>')
-    for mi, m in enumerate(chart_metrics):
-        svg.append(f'<rect x="{30 + mi * 170}" y="{h + 40}" width="10" height="10" fill="{colors[mi]}"/>'
-                   f'<text x="{44 + mi * 170}" y="{h + 49}" font-size="11">{m}</text>')
-    svg.append("</svg>")
+    svg = [metric_bars(summary, METRICS)]
+    if summary.get("by_cell"):  # the (question language, source language) cells at a glance
+        svg += [cell_grid(summary["by_cell"], "answer_correctness", "answer_correctness by question -> source language"),
+                cell_grid(summary["by_cell"], "retrieval_recall_at_k", "retrieval_recall_at_k by question -> source language")]
     rows_html = []
     for m in METRICS + ["latency_p50_s", "latency_p90_s", "n_questions"]:
         vals = [summary.get(m)] + [summary["by_category"][c].get(m) for c in cats]
@@ -530,11 +516,12 @@ def report_html(summary: dict, rows: list[dict]) -> str:
                      f"<details><summary>Retrieved passages</summary><ul>{retr}</ul></details></section>")
     return ("<!doctype html><meta charset='utf-8'><title>rag eval report</title>"
             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{border:1px solid #ccc;"
-            "padding:3px 6px}table{border-collapse:collapse}</style>"
+            "padding:3px 6px}table{border-collapse:collapse}.cell-grid{margin:1em 0}.cell-grid td"
+            "{text-align:center;min-width:5em}.chart{display:block;margin:1em 0}</style>"
             f"<h1>Evaluation report</h1><p>model {e(summary['model'])}, embedder {e(summary['embedder'])}, "
             f"top_k {summary['top_k']}, {summary['n_questions']} questions, {summary['wall_seconds']} s</p>"
             "<table><tr><th>metric</th><th>all</th>" + "".join(f"<th>{e(c)}</th>" for c in cats)
-            + "<th>95% CI (all)</th></tr>" + "".join(rows_html) + "</table><h2>Metrics per category</h2>"
+            + "<th>95% CI (all)</th></tr>" + "".join(rows_html) + "</table><h2>At a glance</h2>"
             + "".join(svg) + "<h2>Ten worst answers</h2>" + "".join(worst))
 
 
