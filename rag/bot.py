@@ -222,8 +222,12 @@ class Bot:
             return
         p = self.prompt(query, passages)
         quotes = select_quotes(query.versions(p.passages), p.passages) if self.config.quotes else []
+        # a later source that answers too is quoted as well; when.dated puts the newest first
+        quotes += when.newer_answer(quotes, p.passages,
+                                    lambda ps: select_quotes(query.versions(ps), ps, max_quotes=1))
         if quotes:  # the sources' own words first, while the model reads the prompt
-            sentences = introduce(quote_sentences(quotes, []), query.language, p.passages)
+            sentences = introduce(when.dated(quote_sentences(quotes, []), p.passages), query.language,
+                                  p.passages)
             yield Evidence(render_text(sentences), make_citations(sentences, p.passages), p.passages)
         stats: dict = {}
         pieces = []

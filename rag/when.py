@@ -35,7 +35,7 @@ said="last month")
 
 The Retriever reads a frame through ``dense_where`` (Chroma's ``where``), ``recent_where``,
 ``admits`` (a chunk's metadata in the window?), ``keyword_pool``, ``keep_hits`` and
-``reweigh``; ``dated`` orders an answer's quotes, newest source first, and ``empty_window``
+``reweigh``; ``newer_answer`` and ``dated`` put the newest source's quote first, ``empty_window``
 says which window left a refusal without evidence. This module neither retrieves nor answers.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ from datetime import date, datetime, timedelta, timezone
 from . import dates
 from .errors import RagError
 from .text import MONTHS_BY_LANG
-from .types import Passage, Sentence
+from .types import Passage, Quote, Sentence
 
 FILTER, PRIOR = "filter", "prior"
 
@@ -404,9 +404,26 @@ def dated(sentences: list[Sentence], passages: list[Passage]) -> list[Sentence]:
     return out
 
 
-def _sentence_day(s: Sentence, passages: list[Passage]) -> int | None:
-    n = s.citations[0]
+def newer_answer(quotes: list[Quote], passages: list[Passage], select) -> list[Quote]:
+    """When the answer's first quote comes from an article and a later-dated passage answers the
+    question too, that passage's best quote (``select(passages)`` picks quotes from a list of
+    passages, e.g. ``quotes.select_quotes``), numbered as in ``passages``; else []. Quote
+    selection wants quotes that add something, so two sources giving the same fact at different
+    dates would otherwise show only one of them (``dated`` then puts the newer first)."""
+    first = _passage_day(quotes[0].passage, passages) if quotes else None
+    if first is None:
+        return []
+    later = [n for n in range(1, len(passages) + 1) if (_passage_day(n, passages) or first) > first]
+    got = select([passages[n - 1] for n in later]) if later else []
+    return [replace(got[0], passage=later[got[0].passage - 1])] if got else []
+
+
+def _passage_day(n: int, passages: list[Passage]) -> int | None:
     if not 1 <= n <= len(passages):
         return None
     d = parse_day(passages[n - 1].date)
     return day_number(d) if d else None
+
+
+def _sentence_day(s: Sentence, passages: list[Passage]) -> int | None:
+    return _passage_day(s.citations[0], passages)

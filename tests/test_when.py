@@ -329,3 +329,27 @@ def test_the_ui_answers_as_of_the_date_in_its_box(dated_bot):
     assert "Peeter Tamm" in chat and "2022-08-15" in sources
     *_, (chat, sources, details, turns, box) = ask(pool, QUESTION, [], None, 3, "")  # empty: today
     assert turns[-1]["answer"] is not None
+
+
+def test_when_two_sources_of_different_dates_answer_the_newest_comes_first_and_the_older_says_when():
+    """Through Bot.answer (a scripted draft of bare markers, so the answer is the quotes)."""
+    from rag.bot import Bot
+    from rag.config import Config
+
+    def passage(n, text, day):
+        return Passage(n, f"d{n}:0", f"d{n}", text, 0, len(text), 0.1, 0.6, None, title=f"T{n}",
+                       date=day, language="en")
+
+    old = passage(1, "The harbour master of the port of Tallinn is Anna Kask, the port authority said "
+                     "in March.", "2022-03-10")
+    new = passage(2, "The harbour master of the port of Tallinn is now Peeter Tamm, the port authority "
+                     "said in August.", "2022-08-15")
+    bot = Bot(Config(), None, None, llm=ScriptedLLM(["[1] [2]"]))
+    items = list(bot.answer(bot.analyse(QUESTION, as_of="2022-08-16"), [old, new]))
+    a = items[-1]
+    assert not a.refused
+    assert a.text == ("“The harbour master of the port of Tallinn is now Peeter Tamm, the port authority said "
+                      "in August” [2]. (2022-03-10) “The harbour master of the port of Tallinn is Anna Kask, "
+                      "the port authority said in March” [1].")
+    assert items[0].text == a.text  # the evidence shown first says the same
+    assert {c.number: c.date for c in a.citations} == {1: "2022-03-10", 2: "2022-08-15"}
