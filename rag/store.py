@@ -313,8 +313,12 @@ class Store:
         one reads the index as it is now. The registry and texts (SQLite) are always current."""
         from chromadb.api.shared_system_client import SharedSystemClient
 
-        SharedSystemClient._identifier_to_system.pop(self.client._identifier, None)
-        SharedSystemClient._identifier_to_refcount.pop(self.client._identifier, None)
+        ident = getattr(self.client, "_identifier", None)
+        if ident is None:  # another chromadb layout: forget every cached client instead
+            SharedSystemClient.clear_system_cache()
+        else:
+            SharedSystemClient._identifier_to_system.pop(ident, None)
+            SharedSystemClient._identifier_to_refcount.pop(ident, None)
         self._open()
 
     @property
