@@ -269,9 +269,10 @@ def load_file(path: Path, meta: dict | None = None) -> Document:
 
 
 def content_hash(raw: bytes, meta: dict) -> str:
-    """Identity of a file's content for re-ingestion: raw bytes, metadata, cleaner version."""
-    return hashlib.sha256(raw + CLEANER_VERSION.encode()
-                          + json.dumps(meta, sort_keys=True).encode()).hexdigest()
+    """Identity of a file's content: its raw bytes and its metadata.json entry. Not the cleaner's
+    version: a tombstone (the user deleted the document) matches by this hash, and must keep
+    matching when cleaning changes; the ingestion fingerprint adds CLEANER_VERSION instead."""
+    return hashlib.sha256(raw + json.dumps(meta, sort_keys=True).encode()).hexdigest()
 
 
 def decode(raw: bytes) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .chunking import CHUNKER_VERSION, chunk_document
 from .config import Config
-from .corpus import Document, PendingFile, scan_folder_or_files
+from .corpus import CLEANER_VERSION, Document, PendingFile, scan_folder_or_files
 from .errors import RagError
 from .readers import chunk_pages
 from .store import DELETED, terms_field
@@ -58,7 +58,7 @@ class IngestReport:
 
 
 def fingerprint(content_hash: str, embedder_name: str, chunk_tokens: int) -> str:
-    sig = f"{content_hash}|{embedder_name}|{chunk_tokens}|{CHUNKER_VERSION}"
+    sig = f"{content_hash}|{embedder_name}|{chunk_tokens}|{CHUNKER_VERSION}|{CLEANER_VERSION}"
     return hashlib.sha256(sig.encode()).hexdigest()
 
 

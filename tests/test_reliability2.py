@@ -58,6 +58,25 @@ def test_row1_a_deleted_html_document_stays_deleted(make_bot, tmp_path):
     assert "page" not in bot.stats()["per_document"]
 
 
+def test_a_deleted_document_stays_deleted_when_cleaning_changes(make_bot, tmp_path, monkeypatch):
+    """A new release that changes cleaning (CLEANER_VERSION) re-ingests every document, but a
+    document the user deleted stays deleted: its tombstone matches the file's bytes and metadata,
+    not the cleaner's version (found while fixing row 1)."""
+    from rag import ingest
+
+    h = tmp_path / "h"
+    h.mkdir()
+    (h / "page.html").write_text(HTML)
+    _article(h, "kept.txt", "The harbour reopened on Friday after the storm.")
+    bot = make_bot(tmp_path / "corpus")
+    assert sorted(bot.ingest([h]).added) == ["kept", "page"]
+    assert bot.delete_document("page") > 0
+    monkeypatch.setattr(ingest, "CLEANER_VERSION", ingest.CLEANER_VERSION + "-next")  # the next release
+    rep = bot.ingest([h])
+    assert rep.updated == ["kept"] and rep.kept_deleted == ["page"], rep.summary()
+    assert "page" not in bot.stats()["per_document"]
+
+
 def test_row2_an_unchanged_html_file_is_not_embedded_again(tmp_path):
     h = tmp_path / "h"
     h.mkdir()
