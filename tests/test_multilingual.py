@@ -113,3 +113,18 @@ def test_assembly_is_checked_and_refused_when_the_checksum_does_not_match(tmp_pa
     with pytest.raises(RagError, match="fails its checksum"):
         e5.assemble(tmp_path / "other", source=bad)
     assert not (tmp_path / "other" / e5.NAME).exists()
+
+
+def test_a_keyword_list_votes_only_on_passages_in_its_language():
+    """Fusion (rag.retrieve._fuse): BM25 cannot see a passage in another language, so its absence
+    there is no vote. The docstring's worked example, and the same-language case equal to RRF."""
+    from rag.retrieve import RRF_K, _fuse
+
+    payload = {"a": ("", {"language": "zh"}), "b": ("", {"language": "en"})}
+    fused = _fuse([(None, ["a", "b"]), ("en", ["b"])], payload)
+    assert fused["a"] == pytest.approx(1 / (RRF_K + 1))
+    assert fused["b"] == pytest.approx((1 / (RRF_K + 2) + 1 / (RRF_K + 1)) / 2)
+    assert fused["a"] > fused["b"]  # summed, b would win: 1/62 + 1/61 > 1/61
+    same = {"a": ("", {"language": "en"}), "b": ("", {"language": "en"})}
+    fused = _fuse([(None, ["a", "b"]), ("en", ["b"])], same)
+    assert fused["b"] > fused["a"]  # one language: plain RRF's order
