@@ -151,8 +151,8 @@ def open_client(path: Path | None, url: str | None):
         raise RagError(corrupt_message(path, e)) from None
 
 
-# Chroma's vector index (hnswlib) on disk: header.bin gives the capacity (max_elements) and the
-# bytes per element, and data_level0.bin / length.bin hold that many elements' records / lengths
+# Chroma's vector index (hnswlib) on disk: header.bin gives the element count and the bytes per
+# element, and data_level0.bin / length.bin hold at least that many elements' records / lengths
 _HNSW_HEADER = "<IQQQQQQiIQQQdQ"  # version, offsetLevel0, max_elements, count, size_per_element, ...
 HNSW_CHECKS, HNSW_RECHECK_S = 5, 0.2  # a file being rewritten by a writer now is looked at again
 
@@ -162,9 +162,12 @@ def check_vector_files(path: Path, collection: str) -> None:
 
     Chroma loads a truncated ``data_level0.bin`` without a word and answers dense queries from
     what is left (different results, and `rag ingest` still says "unchanged"). The check is
-    cheap and needs no record of its own: the index's header states its capacity and the bytes
-    per element, and hnswlib writes every file at full capacity, so a file shorter than that is
-    damaged. (Comparing Chroma's count with a dense query's reachable results would cost a query
+    cheap and needs no record of its own: the index's header states how many elements it holds
+    and the bytes per element, and the files are written in whole element records, at least as
+    many as it holds (for the elements present once the index has some: a fresh rtqa-dev store's
+    index of capacity 16,384 holds 14,720 elements in exactly 14,720 x 1,676 bytes; at the
+    capacity while it has none: 100 x 1,676). A file shorter than its elements, or not a whole
+    number of records, is damaged. (Comparing Chroma's count with a dense query's reachable results would cost a query
     as large as the store.) A size that is short because a writer is rewriting the files at this
     moment is looked at again a few times before it counts."""
     import sqlite3
@@ -185,13 +188,14 @@ def check_vector_files(path: Path, collection: str) -> None:
         header = (folder / "header.bin").read_bytes()
         if len(header) < struct.calcsize(_HNSW_HEADER):
             return f"{folder / 'header.bin'} is {len(header)} bytes long"
-        version, _, capacity, _, per_element, *_ = struct.unpack_from(_HNSW_HEADER, header)
+        version, _, _, count, per_element, *_ = struct.unpack_from(_HNSW_HEADER, header)
         if version != 1:
             return ""  # a layout this check does not know
-        for name, need in (("data_level0.bin", capacity * per_element), ("length.bin", capacity * 4)):
+        for name, record in (("data_level0.bin", per_element), ("length.bin", 4)):
             got = (folder / name).stat().st_size if (folder / name).exists() else 0
-            if got < need:
-                return f"{folder / name} is {got:,} bytes long, its index needs {need:,}"
+            if got < count * record or (record and got % record):
+                return (f"{folder / name} is {got:,} bytes long, its index needs {count * record:,} in "
+                        f"records of {record:,}")
         return ""
 
     for seg in segments:

@@ -415,6 +415,38 @@ def test_row8_a_truncated_vector_index_file_is_the_recovery_message(tmp_path):
         assert "It may be corrupt" in out.stderr and "data_level0.bin" in out.stderr, out.stderr
 
 
+def test_row8_an_index_holding_fewer_elements_than_its_capacity_is_not_corrupt(tmp_path):
+    """hnswlib writes the records of the elements present, not of the capacity (a fresh rtqa-dev
+    store was called corrupt by a check that expected the capacity): a sound store of 2,600
+    chunks written in steps of 1,000, as ingestion writes, opens; cutting a record in half is
+    still found."""
+    import struct
+
+    import numpy as np
+
+    from rag.store import Store, check_vector_files
+
+    store = Store(path=tmp_path / "store")
+    rng = np.random.default_rng(0)
+    n = 2600
+    vecs = rng.standard_normal((n, 384)).astype("float32")
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    for lo in range(0, n, 1000):
+        ids = range(lo, min(n, lo + 1000))
+        with store.writing():
+            store.add_chunks([f"d:{i}" for i in ids], vecs[lo:lo + len(ids)], [f"text {i}" for i in ids],
+                             [{"doc_id": "d", "start": 0, "end": 1, "index": i} for i in ids])
+    del store
+    folder = _chunk_index_folder(tmp_path / "store")
+    _, _, capacity, count, per = struct.unpack_from("<IQQQQ", (folder / "header.bin").read_bytes())
+    data = folder / "data_level0.bin"
+    assert 0 < count < capacity and data.stat().st_size < capacity * per  # the case that was misread
+    check_vector_files(tmp_path / "store", "articles")
+    os.truncate(data, data.stat().st_size - per // 2)
+    with pytest.raises(RagError, match="data_level0.bin"):
+        check_vector_files(tmp_path / "store", "articles")
+
+
 # -- row 15: the small ones ---------------------------------------------------------------------
 def test_row15_markdown_front_matter_is_metadata_not_title_or_text(tmp_path):
     from rag.corpus import load_file
