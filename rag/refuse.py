@@ -31,6 +31,9 @@ def answers_question(query: Query, sentences: list[Sentence], passages: list[Pas
     Not the words for a machine-translated question, whose wording is the model's, nor for a
     yes/no question, whose words state the claim the evidence may contradict ("Is he still in
     charge?" -- "he stepped down"); a translated question's passages all count as comparable.
+    A passage in another language is held to the names and numbers when it is written in the
+    same script (an Italian article naming "CEO Daniel Zhang" does not answer who runs OpenAI),
+    and to nothing in another script, where names are written differently.
     """
     translated = bool(query.english)
     q_nums, q_names = set(query.numbers), set(query.names)
@@ -41,8 +44,9 @@ def answers_question(query: Query, sentences: list[Sentence], passages: list[Pas
     for s in sentences:
         for n in s.citations:
             p = passages[n - 1]
-            if not translated and not query.same_language(p):
-                return True  # names may be spelled differently across languages
+            comparable = translated or query.same_language(p)  # its words can be compared
+            if not comparable and bool(tx.CJK.search(p.text)) != bool(tx.CJK.search(query.asked)):
+                return True  # another script: names are written differently (阿里巴巴, Alibaba)
             qs, qe = best_sentence(s.text, p.text)
             # the question may name the source ("according to THE DECODER")
             window = f"{p.title} {p.publisher} {p.text[max(0, qs - EVIDENCE_WINDOW):qe + EVIDENCE_WINDOW]}"
@@ -52,7 +56,9 @@ def answers_question(query: Query, sentences: list[Sentence], passages: list[Pas
             want = q_words if tx.CJK.search(window) else {x for x in q_words if not tx.CJK.search(x)}
             # the passage, not the answer sentence: a draft that echoes the question's words
             # ("Alibaba is headquartered in China") must not vouch for itself
-            words_ok = len(want & tx.terms(window)) >= MIN_QUESTION_WORDS * len(want)
+            # (words only within a language; across Latin-script languages names and numbers
+            # still compare: "OpenAI" is "OpenAI" in an Italian article)
+            words_ok = not comparable or len(want & tx.terms(window)) >= MIN_QUESTION_WORDS * len(want)
             if q_nums <= w_nums and sum(x not in w for x in q_names) <= allowed_missing and words_ok:
                 return True
     return False

@@ -52,6 +52,17 @@ def test_stream_yields_the_draft_then_the_answer():
     assert not a.refused and "Eddie Wu" in a.text and [c.doc_id for c in a.citations] == ["d2"]
 
 
+def test_a_passage_in_another_latin_language_must_still_name_the_subject():
+    """An Italian passage naming Alibaba's CEO does not answer who runs OpenAI: across languages
+    of one script the names still compare (found when the multilingual embedder began retrieving
+    Italian passages for English questions)."""
+    it = _p(4, "Questo annuncio arriva una settimana dopo che il capo della divisione Cloud di "
+               "Alibaba, il CEO Daniel Zhang, si è dimesso.", lang="it", title="Alibaba e il cloud")
+    en = _p(5, "OpenAI gave a similar demonstration during its presentation of GPT-4's code capabilities.")
+    _, a, _ = run("Who is the CEO of OpenAI?", ["Daniel Zhang is the CEO of OpenAI [1]."], [it, en])
+    assert a.refused, a.text
+
+
 def test_evidence_comes_before_the_model_is_asked():
     """Evidence first (issue 24): the quotes chosen without the model reach the caller before the
     model is called at all; the final answer carries the same quotes after the draft."""
