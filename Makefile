@@ -10,7 +10,7 @@ LLAMA_VERSION := 0.3.36
 LLAMA_WHEELS := $(HOME)/.cache/rag-wheels/llama-cpp-python-$(LLAMA_VERSION)-noamx
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 
-.PHONY: setup system-deps run test bench eval eval-external
+.PHONY: setup system-deps run test bench eval eval-time eval-external
 
 setup: $(STAMP)
 
@@ -41,6 +41,10 @@ bench: setup
 
 eval: setup
 	$(VENV)/bin/rag eval --questions eval/questions.jsonl --out eval-out
+
+# the time set on the bundled corpus: each question asked as of its question_date (issue 23)
+eval-time: setup
+	$(VENV)/bin/rag eval --corpus corpus --questions eval/questions-time.jsonl --out eval-out-time
 
 # the team's development sets (../shared/bench, not part of a user's clone): both, one report
 SHARED_BENCH ?= ../shared/bench
