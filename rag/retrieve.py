@@ -77,7 +77,7 @@ class Retriever:
         # a chunk without its record (deleted while the query ran) is no passage
         order = sorted((c for c in fused if c in payload and "doc_id" in payload[c][1]),
                        key=lambda c: (-fused[c], c))
-        passages = self._fold(order, payload, fused, dense_sim, kw_score, k)
+        passages = self._fold(order, payload, fused, dense_sim, kw_score, k, _languages(query)[0])
         t4 = time.perf_counter()
         # keyword_s: the BM25 work itself (it overlaps dense_s); keyword_wait_s: what it added
         return SearchResult(passages, {"embed_question_s": t1 - t0, "dense_s": t2 - t1,
@@ -89,7 +89,28 @@ class Retriever:
         kw = self.store.keyword_index()
         return [kw.query(q, n) for q in queries], time.perf_counter() - t
 
-    def _fold(self, order, payload, fused, dense_sim, kw_score, k) -> list[Passage]:
+    def _fold(self, order, payload, fused, dense_sim, kw_score, k, language=None) -> list[Passage]:
+        """The top ``k`` chunks, near-duplicates folded into the better-ranked one; when the two
+        are the same content in two languages, the one in the question's ``language`` stands for
+        both (in its place in the ranking): the reader and the checks read the asker's language,
+        and an English question about an article and its Italian translation gets the English."""
+        def passage(cid, rank, score_of):
+            text, meta = payload[cid]
+            return Passage(
+                rank=rank, chunk_id=cid, doc_id=meta["doc_id"], text=text,
+                start=int(meta["start"]), end=int(meta["end"]), score=round(fused[score_of], 6),
+                dense_score=round(dense_sim[cid], 4) if cid in dense_sim else None,
+                keyword_score=round(kw_score[cid], 4) if cid in kw_score else None,
+                title=meta.get("title", ""), publisher=meta.get("publisher", ""),
+                url=meta.get("url", ""), date=meta.get("date", ""),
+                language=meta.get("language", ""),
+                page=meta.get("page"), page_breaks=meta.get("page_breaks") or [])
+
+        def entry(cid):
+            meta = payload[cid][1]
+            return {"doc_id": meta["doc_id"], "chunk_id": cid, "title": meta.get("title", ""),
+                    "start": int(meta["start"]), "end": int(meta["end"])}
+
         terms = {c: chunk_terms(*payload[c]) for c in order}
         df: dict[str, int] = {}
         for ts in terms.values():
@@ -107,19 +128,15 @@ class Retriever:
                     dup_of = p
                     break
             if dup_of is not None:
-                dup_of.duplicates.append({"doc_id": doc_id, "chunk_id": cid, "title": meta.get("title", ""),
-                                          "start": int(meta["start"]), "end": int(meta["end"])})
+                if language and meta.get("language") == language != dup_of.language:
+                    i = kept.index(dup_of)  # the asker's language stands for both, in its place
+                    kept[i] = passage(cid, dup_of.rank, dup_of.chunk_id)
+                    kept[i].duplicates = dup_of.duplicates + [entry(dup_of.chunk_id)]
+                else:
+                    dup_of.duplicates.append(entry(cid))
                 continue
             if len(kept) < k:
-                kept.append(Passage(
-                    rank=len(kept) + 1, chunk_id=cid, doc_id=doc_id, text=text,
-                    start=int(meta["start"]), end=int(meta["end"]), score=round(fused[cid], 6),
-                    dense_score=round(dense_sim[cid], 4) if cid in dense_sim else None,
-                    keyword_score=round(kw_score[cid], 4) if cid in kw_score else None,
-                    title=meta.get("title", ""), publisher=meta.get("publisher", ""),
-                    url=meta.get("url", ""), date=meta.get("date", ""),
-                    language=meta.get("language", ""),
-                    page=meta.get("page"), page_breaks=meta.get("page_breaks") or []))
+                kept.append(passage(cid, len(kept) + 1, cid))
         return kept
 
     @staticmethod

@@ -128,3 +128,18 @@ def test_a_keyword_list_votes_only_on_passages_in_its_language():
     same = {"a": ("", {"language": "en"}), "b": ("", {"language": "en"})}
     fused = _fuse([(None, ["a", "b"]), ("en", ["b"])], same)
     assert fused["b"] > fused["a"]  # one language: plain RRF's order
+
+
+def test_an_article_and_its_translation_are_read_in_the_askers_language(make_bot, corpus_copy):
+    """The bundled ODSC article and its declared Italian translation say the same thing: an English
+    question gets the English one (the Italian folded under it), an Italian question the Italian."""
+    bot = make_bot(corpus_copy, translate=False)
+    bot.ingest()
+    en, it = "000_8be7b5971cd718b3", "002_16b296b6a56de0e8"
+    got = bot.search("Who replaced Daniel Zhang as the chief of Alibaba's cloud division?", 4)
+    docs = [p.doc_id for p in got]
+    assert en in docs and it not in docs, docs
+    assert any(d["doc_id"] == it for p in got if p.doc_id == en for d in p.duplicates)
+    got = bot.search("Chi ha sostituito Daniel Zhang alla guida della divisione cloud di Alibaba?", 4)
+    docs = [p.doc_id for p in got]
+    assert it in docs and en not in docs, docs
