@@ -212,6 +212,35 @@ def test_streams_then_cites_with_highlighted_passage(app, browser):
     assert not page.errors, page.errors
 
 
+def test_citations_show_their_dates_and_the_as_of_box_excludes_later_articles(app, browser):
+    """Issue 23 in the UI: a cited article's card shows its publication date, and a question asked
+    as of a day before an article was published is not answered from it."""
+    page = _open(browser, app)
+    later = {"000_8be7b5971cd718b3", "002_16b296b6a56de0e8"}  # the ODSC article and its translation, 2023-09-15
+    question = "Who replaced Daniel Zhang as the chief of Alibaba's cloud division?"
+    res = _ask(page, question)
+    cards = page.locator("#rag-sources .turn-sources").last.locator(".source-card")
+    cited = {cards.nth(i).get_attribute("data-doc") for i in range(cards.count())}
+    assert cited & later, f"today's answer did not cite the ODSC article: {res.text!r} {cited}"
+    dated = [cards.nth(i).locator(".src-meta").inner_text() for i in range(cards.count())
+             if cards.nth(i).get_attribute("data-doc") in later]
+    assert all("2023-09-15" in m for m in dated), dated
+    page.fill("#rag-as-of input, #rag-as-of textarea", "2023-09-01")
+    n = page.locator("#rag-chat .turn").count() + 1
+    page.evaluate(_WATCH_DRAFTS)
+    page.fill("#rag-question textarea", question)
+    page.click("#rag-ask")
+    res = _wait_answer(page, n)
+    page.screenshot(path=str(ARTIFACTS / "ui_as_of.png"), full_page=True)
+    sections = page.locator("#rag-sources .turn-sources")
+    last = sections.last
+    cited = ({last.locator(".source-card").nth(i).get_attribute("data-doc")
+              for i in range(last.locator(".source-card").count())}
+             if sections.count() and last.get_attribute("data-turn") == str(n - 1) else set())
+    assert not cited & later, f"as of 2023-09-01 it cited an article of 2023-09-15: {res.text!r}"
+    assert not page.errors, page.errors
+
+
 def test_uploaded_article_is_searchable_then_deleted(app, browser, tmp_path):
     from playwright.sync_api import expect
 
