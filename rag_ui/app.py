@@ -265,7 +265,8 @@ def build_ui(pool: BotPool):
                             question = gr.Textbox(show_label=False, scale=6, elem_id="rag-question",
                                                   placeholder="Ask about the articles…", container=False,
                                                   max_length=cfg.max_question_chars, autofocus=True)
-                            as_of = gr.Textbox(show_label=False, scale=1, elem_id="rag-as-of", max_length=10,
+                            # value "": API clients that send only the question ask as of today
+                            as_of = gr.Textbox("", show_label=False, scale=1, elem_id="rag-as-of", max_length=10,
                                                placeholder="as of: today (YYYY-MM-DD)", container=False)
                             send = gr.Button("Ask", variant="primary", scale=1, elem_id="rag-ask")
                             clear = gr.Button("New chat", scale=1, elem_id="rag-clear")
@@ -298,7 +299,7 @@ def build_ui(pool: BotPool):
                         remove = gr.Button("Delete document", variant="stop", elem_id="rag-delete")
                 article = gr.HTML("", elem_id="rag-article")
 
-        def on_ask(q, state, m, kk, day):
+        def on_ask(q, state, m, kk, day=""):
             yield from ask(pool, q, state, m, kk, day)
 
         gr.on([question.submit, send.click], on_ask, [question, turns, model, k, as_of],
