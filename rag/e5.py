@@ -28,7 +28,7 @@ import struct
 import tempfile
 from pathlib import Path
 
-from .embedding import sha256_file
+from .embedding import files_problem, sha256_file
 from .errors import RagError
 
 NAME = "multilingual-e5-small"
@@ -214,13 +214,7 @@ def verify(folder: Path) -> str | None:
         return f"no readable {MANIFEST}"
     if meta.get("format") != FORMAT or meta.get("source_sha256") != SHA256:
         return "assembled by another version of this code"
-    for rel, digest in files.items():
-        f = folder / rel
-        if not f.is_file():
-            return f"{rel} is missing"
-        if sha256_file(f) != digest:
-            return f"{rel} does not match its SHA-256 in {MANIFEST}"
-    return None
+    return files_problem(folder, files, MANIFEST)
 
 
 def source_digest(folder: Path) -> str | None:

@@ -309,12 +309,18 @@ def verify_export(cache_dir: Path, model_dir: Path, main: str = ONNX_FILE) -> st
         return f"the source model {model_dir} changed since the export"
     if main not in files:
         return f"{CHECKSUMS} does not list {main}"
+    return files_problem(cache_dir, files, CHECKSUMS)
+
+
+def files_problem(folder: Path, files: dict[str, str], manifest: str) -> str | None:
+    """None when every file a manifest lists (relative path -> SHA-256) is in ``folder`` with that
+    checksum, else the first that is missing or differs (exports here, assembled models in rag.e5)."""
     for rel, digest in files.items():
-        f = cache_dir / rel
+        f = folder / rel
         if not f.is_file():
             return f"{rel} is missing"
         if sha256_file(f) != digest:
-            return f"{rel} does not match its SHA-256 in {CHECKSUMS}"
+            return f"{rel} does not match its SHA-256 in {manifest}"
     return None
 
 
