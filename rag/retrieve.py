@@ -57,7 +57,7 @@ class Retriever:
         for q, v in zip(queries, vectors):
             dense = [d for d in self.store.dense_query(v, n, where=when.dense_where(query.when))
                      if when.admits(query.when, d[3])]  # as of, and the question's period
-            recent_where = when.recent_where(query.when)  # the recency prior's own list
+            recent_where = when.recent_where(query.when, self.store.latest_day())  # the prior's own list
             recent = self.store.dense_query(v, n, where=recent_where) if recent_where else []
             lists += [(None, [c for c, *_ in got]) for got in (dense, recent) if got]  # any language
             for cid, sim, text, meta in dense + recent:

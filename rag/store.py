@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .dates import UNDATED_DAY
 from .errors import RagError
 from .text import distinctive_terms, keyword_tokens
 
@@ -276,6 +277,7 @@ class Store:
         self.keyword = KeywordIndex(keyword_dir)
         self._lock = threading.RLock()
         self._doc_cache: tuple[int, dict[str, DocRecord]] | None = None
+        self._latest: tuple[int, int | None] | None = None  # (generation, newest publication day)
         self._gen: tuple[int, float] | None = None
         self._embedder: str | None = None  # which embedder made the vectors (from the meta record)
         self._store_id = ""  # the meta record's random id: a new store behind the same URL differs
@@ -424,6 +426,18 @@ class Store:
             self._doc_cache = (gen, self._read_documents())
         docs = self._doc_cache[1]
         return docs if include_deleted else {i: r for i, r in docs.items() if r.state != DELETED}
+
+    def latest_day(self) -> int | None:
+        """The newest publication day (``rag.dates`` day number) among the documents, None when
+        none is dated; computed once per generation. The recency prior's filtered dense query is
+        skipped when no article is recent: at 1,000,000 chunks a Chroma ``where`` on ``day`` costs
+        about 55 ms even when nothing matches (raw query 4 ms; ``make bench`` section 2)."""
+        gen = self._state()[0]
+        if self._latest is None or self._latest[0] != gen:
+            days = [d for r in self.documents(fresh=False).values()
+                    if isinstance(d := r.metadata.get("day"), int) and d > UNDATED_DAY]
+            self._latest = (gen, max(days) if days else None)
+        return self._latest[1]
 
     def _read_documents(self) -> dict[str, DocRecord]:
         """Every document record, read a page at a time (one unpaged read of a registry of

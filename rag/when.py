@@ -322,10 +322,13 @@ def dense_where(frame: TimeFrame | None) -> dict | None:
     return dates.published_where(as_of=frame.end, within=within, include_undated=True)
 
 
-def recent_where(frame: TimeFrame | None) -> dict | None:
+def recent_where(frame: TimeFrame | None, latest_day: int | None = None) -> dict | None:
     """Chroma's ``where`` for the prior's own dense list (the articles of the last RECENT_DAYS up
-    to as-of, dated ones only), or None when the frame is no prior."""
+    to as-of, dated ones only), or None when the frame is no prior or the store's newest article
+    (``latest_day``, None: none dated) is older than that window, so nothing could match."""
     if frame is None or frame.mode != PRIOR:
+        return None
+    if latest_day is None or latest_day < frame.end - RECENT_DAYS:
         return None
     return dates.published_where(as_of=frame.end, within=(frame.end - RECENT_DAYS, None))
 

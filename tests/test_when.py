@@ -303,7 +303,8 @@ def test_the_prior_brings_fresh_articles_the_archive_lists_rank_low(tmp_path, ma
     bot = make_bot(folder, llm=ScriptedLLM([]))
     bot.ingest()
     q = bot.analyse(QUESTION, as_of="2022-08-16")
-    assert q.when.mode == "prior" and when.recent_where(q.when) is not None
+    assert q.when.mode == "prior" and when.recent_where(q.when, bot.store.latest_day()) is not None
+    assert when.recent_where(q.when, None) is None  # nothing dated: no filtered query
     assert not any(c.startswith("fresh") for c, _ in bot.store.keyword_index().query(QUESTION, 20))
     assert "fresh" in _docs(bot.retrieve(q, 3).passages)
 
