@@ -20,15 +20,13 @@ Example: ``assemble(Path("~/.local/share/rag/models/embedders"))`` ->
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import struct
 import tempfile
 from pathlib import Path
 
-from .embedding import files_problem, sha256_file
+from .embedding import files_problem, replace_folder, sha256_file
 from .errors import RagError
 
 NAME = "multilingual-e5-small"
@@ -252,9 +250,7 @@ def assemble(root: Path, source: Path | None = None) -> Path:
         files = {str(p.relative_to(work)): sha256_file(p) for p in sorted(work.rglob("*")) if p.is_file()}
         (work / MANIFEST).write_text(json.dumps({"format": FORMAT, "source": str(src), "source_sha256": SHA256,
                                                  "files": files}, indent=2) + "\n")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(work, folder)
+        replace_folder(work, folder)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)

@@ -312,6 +312,14 @@ def verify_export(cache_dir: Path, model_dir: Path, main: str = ONNX_FILE) -> st
     return files_problem(cache_dir, files, CHECKSUMS)
 
 
+def replace_folder(work: Path, target: Path) -> None:
+    """Put a fully written ``work`` folder in ``target``'s place (an export here, an assembled
+    model in rag.e5): the old folder goes only once the new one is complete."""
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(work, target)
+
+
 def files_problem(folder: Path, files: dict[str, str], manifest: str) -> str | None:
     """None when every file a manifest lists (relative path -> SHA-256) is in ``folder`` with that
     checksum, else the first that is missing or differs (exports here, assembled models in rag.e5)."""
@@ -394,9 +402,7 @@ def export_onnx(model_dir: Path, cache_dir: Path, quantize: bool, to_openvino: b
         (work / CHECKSUMS).write_text(json.dumps(
             {"format": EXPORT_FORMAT, "source": _source_digest(model_dir), "quantized": quantize,
              "files": files}, indent=2) + "\n")
-        if cache_dir.exists():
-            shutil.rmtree(cache_dir)
-        os.replace(work, cache_dir)
+        replace_folder(work, cache_dir)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
