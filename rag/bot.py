@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from . import corpus, prompt as prompting, query as querying, when
+from . import confidence, corpus, prompt as prompting, query as querying, when
 from .cite import make_citations, render_text
 from .config import RANGES, Config
 from .embedding import Embedder
@@ -29,7 +29,7 @@ from .errors import RagError
 from .gate import evidence_gate
 from .ingest import IngestReport, ingest
 from .quotes import introduce, qualifiers, quote_sentences, select_quotes
-from .refuse import refusal, refusal_reason
+from .refuse import refusal, refusal_reason, signals
 from .retrieve import Retriever, SearchResult
 from .store import Store
 from .types import LLM, Answer, Evidence, Passage, Query
@@ -249,15 +249,24 @@ class Bot:
             # a drafted claim the source calls a rumour keeps the source's words
             quotes += [q for d in drafted for n in d.citations for q in qualifiers(d.text, n, passages[n - 1])]
         sentences = introduce(drafted + quote_sentences(quotes, drafted), query.language, passages)
-        reason = refusal_reason(query, is_model_refusal(draft), sentences, passages)
         timings = {**timings, "verify_s": time.perf_counter() - t0}
+        rules, conf = {}, None
+        if sentences:
+            t1 = time.perf_counter()
+            rules = signals(query, sentences, passages)
+            conf = confidence.assess(self.llm, p.messages, draft, query.text, rules)
+            timings["check_s"] = time.perf_counter() - t1
+        reason = refusal_reason(query, is_model_refusal(draft), sentences, rules, conf,
+                                self.config.min_confidence / 100)
         tokens = {"prompt": stats.get("prompt_tokens", 0), "completion": stats.get("completion_tokens", 0)}
+        checked = conf.to_dict() if conf else dict(rules)
         if reason:
             return refusal(query.text, passages, reason, query.language, flagged=flagged, draft=draft,
-                           dropped_passages=p.dropped, timings=timings, tokens=tokens, model=model_id)
+                           dropped_passages=p.dropped, timings=timings, tokens=tokens, model=model_id,
+                           confidence=checked)
         sentences = when.dated(sentences, passages)  # newest source's quote first, older ones dated
         return Answer(query.text, render_text(sentences), make_citations(sentences, passages), passages,
-                      False, "", sentences, flagged, draft, p.dropped, timings, tokens, model_id)
+                      False, "", sentences, flagged, draft, p.dropped, timings, tokens, model_id, checked)
 
     def _check_question(self, question: str) -> str:
         q = " ".join((question or "").split())

@@ -41,6 +41,7 @@ class Config:
     max_answer_tokens: int = 256
     quotes: bool = True  # answers also carry the passage sentences that answer the question
     translate: bool = True  # a question not in English is also searched and checked in English (model)
+    min_confidence: int = 50  # percent: answer only when the calibrated P(correct) reaches it (rag.confidence)
     context_tokens: int = 60  # per passage in the prompt: its most relevant sentences (0 = all)
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     max_question_chars: int = 1000
@@ -96,6 +97,7 @@ RANGES = {
     "chunk_tokens": (32, 2000, "tokens per chunk; below 32 a chunk is a fragment of a sentence"),
     "ingest_batch": (1, 5000, "chunks per ingestion step; Chroma takes at most 5,461 per call"),
     "top_k": (1, 50, "passages per answer"),
+    "min_confidence": (0, 100, "percent; 50 maximises truthfulness, 0 refuses only when nothing is verified"),
     "n_ctx": (512, 131072, "the model's context window in tokens"),
     "max_answer_tokens": (16, 8192, "tokens the model may write"),
     "context_tokens": (0, 4000, "prompt tokens per passage, 0 for whole passages"),

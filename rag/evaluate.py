@@ -385,7 +385,7 @@ def run_eval(args, config, llm=None) -> int:
                      "source_language": q.get("source_language", ""),
                      "answerable": q["answerable"], "question": q["question"],
                      "reference_answer": q.get("reference_answer", ""), "answer": a.text,
-                     "refused": a.refused, "refusal_reason": a.refusal_reason, "draft": a.draft,
+                     "refused": a.refused, "refusal_reason": a.refusal_reason, "draft": a.draft, "confidence": a.confidence,
                      "flagged": a.flagged, "citations": [c.to_dict() for c in a.citations],
                      "retrieved": [{"chunk_id": p.chunk_id, "doc_id": p.doc_id, "score": p.score,
                                     "dense_score": p.dense_score, "text": p.text} for p in a.passages],

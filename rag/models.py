@@ -183,6 +183,7 @@ class LocalLLM:  # implements rag.types.LLM
         self.n_ctx = self.llama.n_ctx()
         self._lock = threading.Lock()  # one llama.cpp context: one generation at a time
         self._formatter = self._make_formatter()
+        self._yes_no: tuple | None = None  # token ids of YES_NO_WORDS, found on first use
 
     def _make_formatter(self):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -256,6 +257,37 @@ class LocalLLM:  # implements rag.types.LLM
     def complete(self, messages: list[dict], max_tokens: int) -> Generation:
         return complete(self, messages, max_tokens)
 
+    def yes_probability(self, messages: list[dict]) -> float | None:
+        """P(yes) / (P(yes) + P(no)) for the reply's first token, from one forward pass over the
+        part of the prompt llama.cpp does not already hold: a check that follows the answer's
+        own prompt and draft costs only its new tokens (the KV cache keeps the shared prefix)."""
+        import numpy as np
+
+        tokens, _ = self.tokens(messages)
+        if len(tokens) + 1 > self.n_ctx:
+            return None
+        with self._lock:
+            llama = self.llama
+            if self._yes_no is None:
+                self._yes_no = tuple(sorted({llama.tokenize(w.encode(), add_bos=False, special=False)[0]
+                                             for w in words}) for words in YES_NO_WORDS)
+            cached = llama._input_ids.tolist()  # the tokens whose keys and values are held
+            keep = 0
+            for a, b in zip(cached, tokens):
+                if a != b:
+                    break
+                keep += 1
+            llama.n_tokens = min(keep, len(tokens) - 1)  # eval() drops the cache past this point
+            llama.eval(tokens[llama.n_tokens:])
+            logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
+            probs = np.exp(logits - logits.max())
+            yes, no = (float(probs[list(ids)].sum()) for ids in self._yes_no)
+        return yes / (yes + no) if yes + no > 0 else None
+
+
+# the first token of these words, as the model would start its reply (llama.cpp 0.3.36 tokens)
+YES_NO_WORDS = (("yes", "Yes", " yes", " Yes", "YES"), ("no", "No", " no", " No", "NO"))
+
 
 class EndpointLLM:  # implements rag.types.LLM
     """An OpenAI-compatible chat server the user runs (llama.cpp server, vLLM, Ollama)."""
@@ -309,6 +341,27 @@ class EndpointLLM:  # implements rag.types.LLM
 
     def complete(self, messages: list[dict], max_tokens: int) -> Generation:
         return complete(self, messages, max_tokens)
+
+    def yes_probability(self, messages: list[dict]) -> float | None:
+        """From the server's ``top_logprobs`` of a one-token reply; None when it gives none."""
+        import math
+        import urllib.request
+
+        base = self.url if self.url.endswith("/v1") else self.url + "/v1"
+        body = json.dumps({"model": self.model_name, "messages": messages, "max_tokens": 1,
+                           "temperature": 0, "logprobs": True, "top_logprobs": 20}).encode()
+        req = urllib.request.Request(base + "/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=300) as resp:
+                reply = json.loads(resp.read().decode("utf-8", "replace"))
+            top = reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        except OSError as e:
+            raise RagError(f"model server {self.url} failed: {e}") from None
+        except (ValueError, KeyError, IndexError, TypeError):
+            return None  # the server does not report log-probabilities
+        mass = [sum(math.exp(t["logprob"]) for t in top if t.get("token") in words) for words in YES_NO_WORDS]
+        return mass[0] / sum(mass) if sum(mass) > 0 else None
 
     def _delta(self, data: str) -> str:
         """The text of one streamed event (``{"choices": [{"delta": {"content": ...}}]}``); an

@@ -1,8 +1,10 @@
 """Refusal: when the verified sentences do not answer the question, say the sources lack it.
 
-Reasons, in order: the model refused and nothing was verified; nothing was verified; the
-verified sentences never touch the question's subject (``answers_question``); none of them
-gives the kind of answer asked for (a date for "when", a number for "how many"). The refusal is
+Reasons, in order: the model refused and nothing was verified; nothing was verified; then,
+for a calibrated reader, the chance that the answer is right (``rag.confidence``) is below the
+threshold; for any other, the verified sentences never touch the question's subject
+(``answers_question``) or none of them gives the kind of answer asked for (a date for "when",
+a number for "how many"). The refusal is
 a structured flag on the ``Answer`` (``refused``, ``refusal_reason``), never only prose.
 This module does not generate or verify.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from . import text as tx
 from .grounding import best_sentence
+from .confidence import Confidence
 from .types import Answer, Passage, Query, Sentence
 
 REFUSAL_TEXT = "The sources do not contain the answer to this question."
@@ -64,18 +67,42 @@ def answers_question(query: Query, sentences: list[Sentence], passages: list[Pas
     return False
 
 
-def refusal_reason(query: Query, model_refused: bool, sentences: list[Sentence],
-                   passages: list[Passage]) -> str:
-    """Why the answer must be a refusal, or "" when the sentences answer the question."""
+def signals(query: Query, sentences: list[Sentence], passages: list[Passage]) -> dict:
+    """The word rules' verdicts on verified ``sentences``: does their evidence address the
+    question's subject (``answers_question``), does one give the kind of answer asked for (a
+    date for "when", a number for "how many")."""
+    return {"addresses_subject": answers_question(query, sentences, passages),
+            "gives_kind_asked": any(tx.has_expected(query.expected, s.text, query.asked) for s in sentences)}
+
+
+def refusal_reason(query: Query, model_refused: bool, sentences: list[Sentence], rules: dict,
+                   confidence: Confidence | None = None, min_confidence: float = 0.5) -> str:
+    """Why the answer must be a refusal, or "" when the sentences answer the question.
+
+    With nothing verified there is nothing to show. Otherwise, when the reader is calibrated
+    (``confidence.p_correct``), that probability decides, the word ``rules`` (``signals``)
+    being two of its inputs; without one, the rules decide alone."""
     if model_refused and not sentences:
         return "the model found no answer in the passages"
     if not sentences:
         return "no sentence of the draft answer is supported by the passages"
-    if not answers_question(query, sentences, passages):
-        return "the supported sentences do not address the question's subject"
-    if not any(tx.has_expected(query.expected, s.text, query.asked) for s in sentences):
-        return f"the supported sentences do not give the {query.expected} asked for"
+    if min_confidence <= 0:  # RAG_MIN_CONFIDENCE=0: answer whenever a sentence is verified
+        return ""
+    if confidence is not None and confidence.p_correct is not None:
+        if confidence.p_correct >= min_confidence:
+            return ""
+        failed = [RULE_REASONS[k].format(kind=query.expected) for k, ok in rules.items() if not ok]
+        return (f"the answer is likely wrong: P(correct) {confidence.p_correct:.2f} is below "
+                f"{min_confidence:.2f} (the model's own check gave P(yes) {confidence.p_yes:.2f}"
+                + "".join(f"; {f}" for f in failed) + ")")
+    for name, ok in rules.items():
+        if not ok:
+            return RULE_REASONS[name].format(kind=query.expected)
     return ""
+
+
+RULE_REASONS = {"addresses_subject": "the supported sentences do not address the question's subject",
+                "gives_kind_asked": "the supported sentences do not give the {kind} asked for"}
 
 
 def refusal(question: str, passages: list[Passage], reason: str, language: str = "en", **fields) -> Answer:

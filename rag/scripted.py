@@ -5,7 +5,7 @@ and for replaying a recorded run: each call takes the next scripted reply (or as
 for it), streams it in word-sized pieces and reports token counts as the real backends do.
 It does not imitate a model's judgement; the end-to-end tests use the real model.
 
-    llm = ScriptedLLM(["Eddie Wu replaced him [1]."])
+    llm = ScriptedLLM(["Eddie Wu replaced him [1]."], yes=0.9)  # yes: the self-check's P(yes)
     bot = Bot(config, store, embedder, llm=llm)
 """
 from __future__ import annotations
@@ -18,12 +18,15 @@ from .types import Generation, complete
 
 class ScriptedLLM:  # implements rag.types.LLM
     def __init__(self, replies: list[str] | Callable[[list[dict]], str] = (), n_ctx: int = 4096,
-                 model_id: str = "scripted"):
+                 model_id: str = "scripted",
+                 yes: float | None | Callable[[list[dict]], float | None] = None):
         self._reply = replies if callable(replies) else None
         self._queue = [] if callable(replies) else list(replies)
         self.n_ctx = n_ctx
         self.model_id = model_id
         self.calls: list[list[dict]] = []  # every message list it was given, in order
+        self._yes = yes  # what yes_probability answers (a number, None, or a function of the messages)
+        self.checks: list[list[dict]] = []  # every message list yes_probability was given
 
     def enqueue(self, *replies: str) -> "ScriptedLLM":
         self._queue.extend(replies)
@@ -52,3 +55,7 @@ class ScriptedLLM:  # implements rag.types.LLM
 
     def complete(self, messages: list[dict], max_tokens: int) -> Generation:
         return complete(self, messages, max_tokens)
+
+    def yes_probability(self, messages: list[dict]) -> float | None:
+        self.checks.append(messages)
+        return self._yes(messages) if callable(self._yes) else self._yes

@@ -177,6 +177,9 @@ class Answer:
     timings: dict = field(default_factory=dict)
     tokens: dict = field(default_factory=dict)
     model: str = ""
+    # the answer's checks: the word rules' verdicts and, when the reader reports probabilities,
+    # its own check P(yes) and the calibrated P(correct) (rag.confidence)
+    confidence: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -212,6 +215,10 @@ class LLM(Protocol):
 
     def complete(self, messages: list[dict], max_tokens: int) -> Generation:
         """The whole reply at once."""
+
+    def yes_probability(self, messages: list[dict]) -> float | None:
+        """P(the reply starts with "yes") / (P(yes) + P(no)), read from the model's next-token
+        probabilities without generating; None when the backend cannot tell."""
 
 
 def complete(llm: LLM, messages: list[dict], max_tokens: int) -> Generation:

@@ -7,7 +7,7 @@ from rag import grounding, text
 from rag.errors import RagError
 from rag.prompt import fit
 from rag.query import analyse
-from rag.types import Passage
+from rag.types import Passage, complete
 from rag.verify import verify
 
 
@@ -172,3 +172,33 @@ def test_a_chinese_paraphrase_is_supported_by_a_chinese_passage():
     assert grounding.support("败血症是一种血液中毒。", p).supported  # character pairs compared
     assert not grounding.support("糖尿病是一种遗传疾病。", p).supported
     assert text.content_words("Eddie Wu 败血症") == {"eddie", "败血", "血症"}
+
+
+def test_the_self_check_reads_probabilities_and_leaves_the_cache_sound(default_llm):
+    """yes_probability evaluates only the tokens llama.cpp does not hold and reads the next
+    token's probabilities; the answers generated after it are the ones generated before it
+    (greedy decoding over a cache it rewound), and a check that follows a draft costs its own
+    few tokens, not the prompt again."""
+    from rag.confidence import check_messages
+    from rag.prompt import build_messages
+
+    p = Passage(1, "d:x", "d", "Netflix announced Sunday that the wildly popular South Korean show "
+                "Squid Game is green lit for a second season.", 0, 0, 0.1, None, None)
+    asked = build_messages("Which show was green lit for a new season?", [p])
+    other = build_messages("What did Netflix announce on Sunday?", [p])
+    first, second = (complete(default_llm, m, 24).text for m in (asked, other))
+    check = check_messages(asked, first, "Which show was green lit for a new season?")
+    p_yes = default_llm.yes_probability(check)
+    assert 0.0 < p_yes < 1.0
+    held = default_llm.llama.n_tokens
+    assert held == len(default_llm.tokens(check)[0])  # the whole check is now in the cache
+    assert complete(default_llm, other, 24).text == second  # after the check: the same answers
+    assert complete(default_llm, asked, 24).text == first
+    # (asked again, the probability may differ slightly: llama.cpp's logits depend on how the
+    # tokens were split into batches, which the cache contents decide; measured 0.387 vs 0.403)
+    # the probabilities are the model's reply to the question asked: a true statement gets
+    # more of "yes" than a false one (the 0.5B model is unsure of both: 0.6-0.9)
+    def ask(city):
+        return default_llm.yes_probability(
+            [{"role": "user", "content": f"Is {city} the capital of France? Reply yes or no."}])
+    assert ask("Paris") > ask("Rome")
