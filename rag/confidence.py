@@ -29,7 +29,7 @@ CALIBRATION_FILE = Path(__file__).parent / "data" / "calibration.json"
 # asked after the model's draft, in English like the system prompt; {question} is the asked one
 CHECK = ("Check your answer. Do the passages state the answer to this question, exactly what "
          "it asks for: {question} Reply yes or no.")
-FEATURES = ("logit_yes", "addresses_subject", "gives_kind_asked")
+FEATURES = ("logit_yes", "addresses_subject", "gives_kind_asked", "adds_to_question")
 LOGIT_CLIP = 9.0  # |logit P(yes)| beyond this is float noise of a 0/1 probability
 
 
@@ -54,7 +54,7 @@ def check_messages(messages: list[dict], draft: str, question: str) -> list[dict
 def features(p_yes: float, signals: dict) -> list[float]:
     p = min(max(p_yes, 1e-12), 1 - 1e-12)
     logit = max(-LOGIT_CLIP, min(LOGIT_CLIP, math.log(p / (1 - p))))
-    return [logit, float(signals["addresses_subject"]), float(signals["gives_kind_asked"])]
+    return [logit] + [float(signals[name]) for name in FEATURES[1:]]
 
 
 @lru_cache(maxsize=1)

@@ -70,9 +70,18 @@ def answers_question(query: Query, sentences: list[Sentence], passages: list[Pas
 def signals(query: Query, sentences: list[Sentence], passages: list[Passage]) -> dict:
     """The word rules' verdicts on verified ``sentences``: does their evidence address the
     question's subject (``answers_question``), does one give the kind of answer asked for (a
-    date for "when", a number for "how many")."""
+    date for "when", a number for "how many"), does one say more than the question."""
     return {"addresses_subject": answers_question(query, sentences, passages),
-            "gives_kind_asked": any(tx.has_expected(query.expected, s.text, query.asked) for s in sentences)}
+            "gives_kind_asked": any(tx.has_expected(query.expected, s.text, query.asked) for s in sentences),
+            "adds_to_question": adds_to_question(query, sentences)}
+
+
+def adds_to_question(query: Query, sentences: list[Sentence]) -> bool:
+    """Does a sentence say anything the question did not? A draft that restates the question
+    ("A massive reptile was recently caught in Florida [1]" for "A massive reptile was caught
+    in Florida. What kind?") is supported by its passage and answers nothing (issue 24)."""
+    asked = tx.terms(query.text) | tx.terms(query.asked)
+    return any(tx.terms(s.text) - asked for s in sentences)
 
 
 def refusal_reason(query: Query, model_refused: bool, sentences: list[Sentence], rules: dict,
@@ -102,7 +111,8 @@ def refusal_reason(query: Query, model_refused: bool, sentences: list[Sentence],
 
 
 RULE_REASONS = {"addresses_subject": "the supported sentences do not address the question's subject",
-                "gives_kind_asked": "the supported sentences do not give the {kind} asked for"}
+                "gives_kind_asked": "the supported sentences do not give the {kind} asked for",
+                "adds_to_question": "the supported sentences only repeat the question"}
 
 
 def refusal(question: str, passages: list[Passage], reason: str, language: str = "en", **fields) -> Answer:

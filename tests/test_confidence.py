@@ -20,7 +20,7 @@ CLOUD = Passage(rank=1, chunk_id="d2:x", doc_id="d2", text="Daniel Zhang stepped
 ASKED = "Who replaced Daniel Zhang as head of the cloud unit?"
 DRAFT = "Daniel Zhang was replaced by Eddie Wu [1]."
 # P(correct) = sigmoid(logit P(yes) + 2 * addresses_subject + 2 * gives_kind_asked - 4)
-CAL = {"scripted": {"features": list(confidence.FEATURES), "weights": [1.0, 2.0, 2.0], "bias": -4.0}}
+CAL = {"scripted": {"features": list(confidence.FEATURES), "weights": [1.0, 2.0, 2.0, 0.0], "bias": -4.0}}
 
 
 def answer(yes, question=ASKED, draft=DRAFT, calibrated=True, monkeypatch=None, **cfg) -> tuple[Answer, ScriptedLLM]:
@@ -80,7 +80,8 @@ def test_zero_answers_whatever_is_verified(monkeypatch):
     """RAG_MIN_CONFIDENCE=0, how bench/calibrate's runs see every answer's correctness."""
     a, _ = answer(None, question="Who replaced Jack Ma as chairman of Ant Group?", monkeypatch=monkeypatch,
                   min_confidence=0)
-    assert not a.refused and a.confidence == {"addresses_subject": False, "gives_kind_asked": True}
+    assert not a.refused and a.confidence == {"addresses_subject": False, "gives_kind_asked": True,
+                                             "adds_to_question": True}
 
 
 def test_nothing_verified_is_refused_without_asking_the_check(monkeypatch):
@@ -109,11 +110,11 @@ def test_auroc_counts_ties_as_half():
 def test_decide_replays_the_eval_scores(tmp_path):
     rows = [
         {"answerable": True, "refused": False, "scores": {"answer_correctness": 1.0},
-         "confidence": {"p_yes": 0.9, "addresses_subject": True, "gives_kind_asked": True}},
+         "confidence": {"p_yes": 0.9, "addresses_subject": True, "gives_kind_asked": True, "adds_to_question": True}},
         {"answerable": True, "refused": False, "scores": {"answer_correctness": 0.0},
-         "confidence": {"p_yes": 0.1, "addresses_subject": True, "gives_kind_asked": True}},
+         "confidence": {"p_yes": 0.1, "addresses_subject": True, "gives_kind_asked": True, "adds_to_question": True}},
         {"answerable": False, "refused": False, "scores": {},
-         "confidence": {"p_yes": 0.2, "addresses_subject": False, "gives_kind_asked": True}},
+         "confidence": {"p_yes": 0.2, "addresses_subject": False, "gives_kind_asked": True, "adds_to_question": True}},
         {"answerable": False, "refused": True, "scores": {}, "confidence": {}},
     ]
     f = tmp_path / "results.jsonl"
@@ -124,3 +125,13 @@ def test_decide_replays_the_eval_scores(tmp_path):
                                                  "refusal_recall": 0.5, "false_refusal_rate": 0.0}
     assert calibrate.decide(exs, [0.9, 0.2, 0.3, None]) == {"answer_correctness": 0.5, "truthfulness": 0.75,
                                                             "refusal_recall": 1.0, "false_refusal_rate": 0.5}
+
+
+def test_an_answer_that_only_repeats_the_question_answers_nothing(monkeypatch):
+    """Seen on rtqa-dev: the draft restates the question and its passage supports it."""
+    q = "Daniel Zhang stepped down as head of the cloud unit: who replaced him?"
+    a, _ = answer(None, question=q, draft="Daniel Zhang stepped down as head of the cloud unit [1].",
+                  monkeypatch=monkeypatch, calibrated=False, quotes=False)
+    assert a.refused and a.refusal_reason == "the supported sentences only repeat the question"
+    b, _ = answer(None, question=q, monkeypatch=monkeypatch, calibrated=False, quotes=False)
+    assert not b.refused and b.confidence["adds_to_question"]
