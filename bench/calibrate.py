@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from rag import confidence
+from rag.evaluate import auroc, reliability
 
 L2 = 1.0
 THRESHOLD = 0.5
@@ -65,28 +66,6 @@ def fit(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
 
 def predict(w: np.ndarray, b: float, X: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-(X @ w + b)))
-
-
-def auroc(score: list[float], y: list[float]) -> float | None:
-    """P(a right answer scores above a wrong one), ties counting a half (Mann-Whitney)."""
-    pos = [s for s, t in zip(score, y) if t == 1]
-    neg = [s for s, t in zip(score, y) if t == 0]
-    if not pos or not neg:
-        return None
-    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
-    return wins / (len(pos) * len(neg))
-
-
-def reliability(p: list[float], y: list[float], bins: int = 5) -> list[dict]:
-    """Equal-count bins of predicted P(correct): mean prediction against the share right."""
-    order = sorted(range(len(p)), key=lambda i: p[i])
-    out = []
-    for k in range(bins):
-        idx = order[k * len(order) // bins:(k + 1) * len(order) // bins]
-        if idx:
-            out.append({"predicted": round(float(np.mean([p[i] for i in idx])), 3),
-                        "observed": round(float(np.mean([y[i] for i in idx])), 3), "n": len(idx)})
-    return out
 
 
 def decide(exs: list[dict], p: list[float | None]) -> dict:
@@ -163,7 +142,7 @@ def summarise(name: str, exs: list[dict], w, b, how: str) -> dict:
     return {"how": how, "n_questions": len(exs), "n_checked": len(ok), "share_right": _r(np.mean(ys) if ys else None),
             "auroc_p_correct": _r(auroc([t[0] for t in ok], ys)),
             "auroc_p_yes_alone": _r(auroc([t[2][0] for t in ok], ys)),
-            "auroc_rules_alone": _r(auroc([t[2][1] + t[2][2] for t in ok], ys)),
+            "auroc_rules_alone": _r(auroc([sum(t[2][1:]) for t in ok], ys)),
             "at_threshold": decide(exs, p), "without_threshold": decide(exs, [None] * len(exs)),
             "rules_only": decide(exs, [None if e["x"] is None else float(e["x"][1] and e["x"][2]) for e in exs]),
             "reliability": reliability([t[0] for t in ok], ys)}

@@ -3,7 +3,8 @@
 ``metric_bars``: one horizontal bar per metric with its value written beside it, its 95%
 bootstrap interval as a whisker, and an axis with ticks; truthfulness, which lies in [-1, 1], is
 drawn on its own scale. ``cell_grid``: the (question language, source language) cells as a table
-shaded by value, each cell showing its value and question count. This module computes nothing:
+shaded by value, each cell showing its value and question count. ``calibration_curve``: the
+refusal score's reliability bins against the diagonal. This module computes nothing:
 it draws the numbers ``rag.evaluate`` gives it.
 
 Example: metric_bars({"answer_correctness": 0.6, "ci95": {"answer_correctness": [0.5, 0.7]}},
@@ -90,3 +91,47 @@ def cell_grid(cells: dict, metric: str, title: str) -> str:
         body.append(f"<tr><th>question {html.escape(q)}</th>{''.join(tds)}</tr>")
     return (f'<table class="cell-grid"><caption>{html.escape(title)}</caption><tr><th></th>{head}</tr>'
             + "".join(body) + "</table>")
+
+
+def calibration_curve(cal: dict, title: str = "Refusal score calibration") -> str:
+    """``cal`` is ``rag.evaluate.calibration``'s dict: a point per bin (predicted, observed, n)
+    over the diagonal a perfectly calibrated score would follow, with both axes ticked, each
+    point's values written beside it, and the ROC AUC in the title."""
+    size, left, top = 300, 60, 56
+    width, height = left + size + 170, top + size + 50
+
+    def px(v: float) -> float:
+        return left + max(0.0, min(1.0, v)) * size
+
+    def py(v: float) -> float:
+        return top + size - max(0.0, min(1.0, v)) * size
+
+    auc = cal.get("auroc")
+    sub = (f"ROC AUC {auc:.3f} over {cal.get('n', 0)} answers; dashed: a perfect score" if auc is not None
+           else f"{cal.get('n', 0)} answers; dashed: a perfect score")
+    out = [f'<svg class="chart calibration" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+           f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{html.escape(title)}: {html.escape(sub)}">',
+           f'<text x="0" y="16" font-size="14" font-weight="bold">{html.escape(title)}</text>',
+           f'<text x="0" y="34" font-size="12">{html.escape(sub)}</text>']
+    for t in TICKS:
+        out.append(f'<line x1="{px(t):.1f}" y1="{top}" x2="{px(t):.1f}" y2="{top + size}" stroke="#eee"/>'
+                   f'<line x1="{left}" y1="{py(t):.1f}" x2="{left + size}" y2="{py(t):.1f}" stroke="#eee"/>'
+                   f'<text x="{px(t):.1f}" y="{top + size + 16}" font-size="11" text-anchor="middle">{t:g}</text>'
+                   f'<text x="{left - 6}" y="{py(t) + 4:.1f}" font-size="11" text-anchor="end">{t:g}</text>')
+    out.append(f'<rect x="{left}" y="{top}" width="{size}" height="{size}" fill="none" stroke="#888"/>'
+               f'<line x1="{px(0)}" y1="{py(0)}" x2="{px(1)}" y2="{py(1)}" stroke="#aaa" stroke-dasharray="4 3"/>'
+               f'<text x="{left + size / 2}" y="{top + size + 36}" font-size="12" text-anchor="middle">'
+               f'predicted P(correct)</text>'
+               f'<text x="14" y="{top + size / 2}" font-size="12" text-anchor="middle" '
+               f'transform="rotate(-90 14 {top + size / 2})">share right</text>')
+    bins = cal.get("bins") or []
+    pts = " ".join(f"{px(b['predicted']):.1f},{py(b['observed']):.1f}" for b in bins)
+    if pts:
+        out.append(f'<polyline points="{pts}" fill="none" stroke="#4e79a7" stroke-width="2"/>')
+    for b in bins:
+        x, y = px(b["predicted"]), py(b["observed"])
+        label = f"{b['predicted']:.2f} -> {b['observed']:.2f} ({b['n']})"
+        out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#4e79a7"><title>{label}</title></circle>'
+                   f'<text class="value" x="{x + 7:.1f}" y="{y + 4:.1f}" font-size="10">{html.escape(label)}</text>')
+    out.append("</svg>")
+    return "".join(out)

@@ -118,6 +118,11 @@ def score(q: dict, a) -> dict:
     if q["answerable"]:
         correct = (not refused) and all(fact_match(g, norm) for g in q["key_facts"])
         s["answer_correctness"] = float(correct)
+    p_correct = (getattr(a, "confidence", None) or {}).get("p_correct")
+    if p_correct is not None:  # the refusal score against what happened (a refused one: its draft)
+        shown = tx.normalize(a.draft) if refused else norm
+        s["_p_correct"] = p_correct
+        s["_right"] = float(q["answerable"] and all(fact_match(g, shown) for g in q["key_facts"]))
         if q.get("choices"):  # multiple choice: the strict reading also needs no wrong option named
             s["answer_correctness_strict"] = float(correct and not names_wrong_choice(q, norm))
         s["false_refusal_rate"] = float(refused)
@@ -310,6 +315,40 @@ def aggregate(rows: list[dict]) -> dict:
     return out
 
 
+def auroc(score: list[float], label: list[float]) -> float | None:
+    """P(a positive scores above a negative), ties counting a half (Mann-Whitney); None
+    without both kinds."""
+    pos = [s for s, t in zip(score, label) if t == 1]
+    neg = [s for s, t in zip(score, label) if t == 0]
+    if not pos or not neg:
+        return None
+    return sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+
+
+def reliability(predicted: list[float], label: list[float], bins: int = 5) -> list[dict]:
+    """Equal-count bins of a predicted probability: mean prediction against the share right."""
+    order = sorted(range(len(predicted)), key=lambda i: predicted[i])
+    out = []
+    for k in range(bins):
+        idx = order[k * len(order) // bins:(k + 1) * len(order) // bins]
+        if idx:
+            out.append({"predicted": round(statistics.fmean(predicted[i] for i in idx), 3),
+                        "observed": round(statistics.fmean(label[i] for i in idx), 3), "n": len(idx)})
+    return out
+
+
+def calibration(rows: list[dict]) -> dict | None:
+    """How well the calibrated P(correct) (rag.confidence) told right answers from wrong ones on
+    this run: ROC AUC and the reliability bins; None when no answer carried one. A refused
+    answer counts by its draft (was what the bot withheld right?)."""
+    pairs = [(r["scores"]["_p_correct"], r["scores"]["_right"]) for r in rows if "_p_correct" in r["scores"]]
+    if not pairs:
+        return None
+    p, y = [a for a, _ in pairs], [b for _, b in pairs]
+    a = auroc(p, y)
+    return {"n": len(pairs), "auroc": None if a is None else round(a, 3), "bins": reliability(p, y)}
+
+
 def _pct(sorted_vals: list[float], p: float) -> float:
     if len(sorted_vals) == 1:
         return sorted_vals[0]
@@ -403,6 +442,7 @@ def run_eval(args, config, llm=None) -> int:
     summary["by_category"] = {c: aggregate([r for r in rows if r["category"] == c])
                               for c in sorted({r["category"] for r in rows})}
     summary["ci95"] = bootstrap(rows)
+    summary["refusal_calibration"] = calibration(rows)
     judges = [OverlapJudge(), RulesJudge()] + ([LLMJudge(bot.llm)] if getattr(args, "judge", "rules") == "llm" else [])
     summary["judge_accuracy"] = [a for a in (judge_accuracy(j, label_pairs) for j in judges) if a]
     if label_problem:
@@ -492,7 +532,7 @@ def report_md(summary: dict, rows: list[dict]) -> str:
 
 
 def report_html(summary: dict, rows: list[dict]) -> str:
-    from .charts import cell_grid, metric_bars
+    from .charts import calibration_curve, cell_grid, metric_bars
 
     e = html.escape
     cats = list(summary["by_category"])
@@ -500,6 +540,8 @@ def report_html(summary: dict, rows: list[dict]) -> str:
     if summary.get("by_cell"):  # the (question language, source language) cells at a glance
         svg += [cell_grid(summary["by_cell"], "answer_correctness", "answer_correctness by question -> source language"),
                 cell_grid(summary["by_cell"], "retrieval_recall_at_k", "retrieval_recall_at_k by question -> source language")]
+    if summary.get("refusal_calibration"):
+        svg.append(calibration_curve(summary["refusal_calibration"]))
     rows_html = []
     for m in METRICS + ["latency_p50_s", "latency_p90_s", "n_questions"]:
         vals = [summary.get(m)] + [summary["by_category"][c].get(m) for c in cats]

@@ -9,6 +9,7 @@ import pytest
 
 from bench import calibrate
 from rag import confidence
+from rag.evaluate import auroc
 from rag.bot import Bot
 from rag.config import Config
 from rag.scripted import ScriptedLLM
@@ -101,10 +102,10 @@ def test_logistic_fit_recovers_known_weights():
 
 
 def test_auroc_counts_ties_as_half():
-    assert calibrate.auroc([0.9, 0.8, 0.1], [1, 1, 0]) == 1.0
-    assert calibrate.auroc([0.5, 0.5], [1, 0]) == 0.5
-    assert calibrate.auroc([0.1, 0.9], [1, 0]) == 0.0
-    assert calibrate.auroc([0.3], [1]) is None
+    assert auroc([0.9, 0.8, 0.1], [1, 1, 0]) == 1.0
+    assert auroc([0.5, 0.5], [1, 0]) == 0.5
+    assert auroc([0.1, 0.9], [1, 0]) == 0.0
+    assert auroc([0.3], [1]) is None
 
 
 def test_decide_replays_the_eval_scores(tmp_path):

@@ -1,5 +1,6 @@
 """report.html in Debian's Chromium (issue 24 item 6): the metrics chart has its axis and values
-inside the picture, and the language cells are a grid with values. A missing Chromium fails."""
+inside the picture, the language cells are a grid with values, and the refusal score's
+calibration curve has its axes, AUC and points labelled. A missing Chromium fails."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +14,10 @@ SUMMARY = {"model": "m", "embedder": "e", "top_k": 4, "n_questions": 12, "wall_s
            "truthfulness": -0.2,
            "ci95": {"answer_correctness": [0.5, 0.7], "truthfulness": [-0.4, 0.1]},
            "by_cell": {"en->zh": {"answer_correctness": 0.3, "retrieval_recall_at_k": 1.0, "n_questions": 6},
-                       "zh->en": {"answer_correctness": 0.8, "retrieval_recall_at_k": 0.5, "n_questions": 6}}}
+                       "zh->en": {"answer_correctness": 0.8, "retrieval_recall_at_k": 0.5, "n_questions": 6}},
+           "refusal_calibration": {"n": 30, "auroc": 0.712, "bins": [
+               {"predicted": 0.08, "observed": 0.0, "n": 10}, {"predicted": 0.51, "observed": 0.4, "n": 10},
+               {"predicted": 0.97, "observed": 1.0, "n": 10}]}}
 
 
 def test_report_chart_shows_values_axis_and_cells(browser, tmp_path):  # noqa: F811
@@ -36,5 +40,14 @@ def test_report_chart_shows_values_axis_and_cells(browser, tmp_path):  # noqa: F
     grid = page.locator("table.cell-grid").first
     cells = grid.locator("td").all_inner_texts()
     assert any(c.startswith("0.30") for c in cells) and any(c.startswith("0.80") for c in cells)
+    curve = page.locator("svg.calibration")  # the refusal score's reliability, every label inside
+    assert curve.count() == 1 and "ROC AUC 0.712" in " ".join(curve.locator("text").all_text_contents())
+    cbox, points = curve.bounding_box(), curve.locator("text.value")
+    assert points.all_text_contents() == ["0.08 -> 0.00 (10)", "0.51 -> 0.40 (10)", "0.97 -> 1.00 (10)"]
+    points = curve.locator("text")  # titles, ticks, axis names and values
+    for i in range(points.count()):
+        b = points.nth(i).bounding_box()
+        assert cbox["x"] <= b["x"] and b["x"] + b["width"] <= cbox["x"] + cbox["width"] + 0.5
+        assert cbox["y"] <= b["y"] and b["y"] + b["height"] <= cbox["y"] + cbox["height"] + 0.5
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     page.close()
