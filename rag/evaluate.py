@@ -118,11 +118,6 @@ def score(q: dict, a) -> dict:
     if q["answerable"]:
         correct = (not refused) and all(fact_match(g, norm) for g in q["key_facts"])
         s["answer_correctness"] = float(correct)
-    p_correct = (getattr(a, "confidence", None) or {}).get("p_correct")
-    if p_correct is not None:  # the refusal score against what happened (a refused one: its draft)
-        shown = tx.normalize(a.draft) if refused else norm
-        s["_p_correct"] = p_correct
-        s["_right"] = float(q["answerable"] and all(fact_match(g, shown) for g in q["key_facts"]))
         if q.get("choices"):  # multiple choice: the strict reading also needs no wrong option named
             s["answer_correctness_strict"] = float(correct and not names_wrong_choice(q, norm))
         s["false_refusal_rate"] = float(refused)
@@ -142,6 +137,11 @@ def score(q: dict, a) -> dict:
     else:
         s["refusal_recall"] = float(refused)
         s["truthfulness"] = 1.0 if refused else -1.0
+    p_correct = (getattr(a, "confidence", None) or {}).get("p_correct")
+    if p_correct is not None:  # the refusal score against what happened (a refused one: its draft)
+        shown = tx.normalize(a.draft) if refused else norm
+        s["_p_correct"] = p_correct
+        s["_right"] = float(q["answerable"] and all(fact_match(g, shown) for g in q["key_facts"]))
     if q["language"] in tx.LANGUAGE_NAMES:  # is the answer's first sentence (or refusal) in the asker's language?
         s["answer_in_question_language"] = float(tx.first_sentence_language(a.text) in (q["language"], "und"))
     s["_refused"] = refused

@@ -37,3 +37,26 @@ def test_a_citation_of_another_article_that_states_the_fact_counts():
 def test_no_citation_no_score():
     a = Answer("q", "Mississippi.", [], [passage(1, "gold", "Mississippi.")], False, sentences=[])
     assert citation_support(QUESTION, a) is None
+
+
+def test_the_refusal_score_is_judged_against_what_the_answer_or_the_withheld_draft_got_right():
+    from rag.evaluate import aggregate, calibration
+
+    ps = [passage(1, "gold", "Jackson, the capital of Mississippi, has no safe water.")]
+    right = answer([Sentence("Mississippi's capital has no safe water", [1])], ps)
+    right.confidence = {"p_correct": 0.9}
+    withheld = Answer("q", "The sources do not contain the answer.", [], ps, True, "likely wrong",
+                      draft="Mississippi's capital [1].", confidence={"p_correct": 0.2})
+    wrong = Answer("q", "Jackson [1].", [], ps, False, draft="Jackson [1].", confidence={"p_correct": 0.6})
+    rows = []
+    for a in (right, withheld, wrong):
+        s = score(QUESTION, a)
+        rows.append({"scores": s, "latency_s": 1.0})
+    assert [r["scores"]["_right"] for r in rows] == [1.0, 1.0, 0.0]  # the refused draft was right
+    assert [r["scores"]["answer_correctness"] for r in rows] == [1.0, 0.0, 0.0]  # the metric is unchanged
+    assert rows[1]["scores"]["false_refusal_rate"] == 1.0 and "truthfulness" in rows[2]["scores"]
+    cal = calibration(rows)
+    assert cal["n"] == 3 and cal["auroc"] == 0.5  # 0.9 > 0.6 but 0.2 < 0.6: one of two pairs
+    assert aggregate(rows)["false_refusal_rate"] == round(1 / 3, 4)
+    no_scores = [{"scores": score(QUESTION, answer([], ps)), "latency_s": 1.0}]
+    assert calibration(no_scores) is None
