@@ -1,7 +1,8 @@
 """``python -m bench.calibrate``: fit a reader's confidence model (rag.confidence) and judge it.
 
-Input: ``rag eval`` runs made with ``RAG_MIN_CONFIDENCE=0`` (nothing is refused once a sentence
-is verified, so every answer's correctness is known), one results.jsonl per development set.
+Input: ``rag eval`` runs made with ``RAG_SELF_CHECK=1 RAG_MIN_CONFIDENCE=0`` (each answer carries
+the reader's P(yes), and nothing is refused once a sentence is verified, so every answer's
+correctness is known), one results.jsonl per development set.
 Each row with a self-check is one example: its features (rag.confidence.features) and its
 label, 1 when the question is answerable and the answer is right (the eval's
 answer_correctness), else 0.
@@ -102,7 +103,7 @@ def scored(exs: list[dict], w, b) -> list[float | None]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.calibrate", description=__doc__.split("\n")[0])
     ap.add_argument("--reader", required=True, help="the model id the runs used (rag.models preset)")
-    ap.add_argument("sets", nargs="+", help="NAME=results.jsonl of a RAG_MIN_CONFIDENCE=0 eval run")
+    ap.add_argument("sets", nargs="+", help="NAME=results.jsonl of a RAG_SELF_CHECK=1 RAG_MIN_CONFIDENCE=0 eval run")
     ap.add_argument("--check", action="append", default=[], help="NAME=results.jsonl scored, never fitted")
     ap.add_argument("--write", action="store_true", help="store the fit in rag/data/calibration.json")
     ap.add_argument("--json", help="also write every figure here")

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from . import confidence, corpus, prompt as prompting, query as querying, when
+from . import cascade, confidence, corpus, prompt as prompting, query as querying, when
 from .cite import make_citations, render_text
 from .config import RANGES, Config
 from .embedding import Embedder
@@ -32,22 +32,29 @@ from .quotes import introduce, qualifiers, quote_sentences, select_quotes
 from .refuse import refusal, refusal_reason, signals
 from .retrieve import Retriever, SearchResult
 from .store import Store
-from .types import LLM, Answer, Evidence, Passage, Query
+from .types import LLM, Answer, Escalation, Evidence, Passage, Query
 from .verify import is_model_refusal, verify
 
 
 class Bot:
-    def __init__(self, config: Config, store: Store, embedder: Embedder, llm: LLM | None = None):
+    def __init__(self, config: Config, store: Store, embedder: Embedder, llm: LLM | None = None,
+                 second_llm: LLM | None = None):
+        """``llm`` and ``second_llm`` (the cascade's larger reader) default to the configured
+        models, loaded on first use; a bot given its ``llm`` has a second reader only when given
+        one too."""
         self.config = config
         self.store = store
         self.embedder = embedder
         self.retriever = Retriever(store, embedder)
         self._llm = llm
+        self._second = second_llm
+        self._second_from_config = llm is None and second_llm is None
         self._llm_lock = threading.Lock()
         self._ingest_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: Config | None = None, llm: LLM | None = None) -> "Bot":
+    def from_config(cls, config: Config | None = None, llm: LLM | None = None,
+                    second_llm: LLM | None = None) -> "Bot":
         config = config or Config.from_env()
         keyword_dir = None
         if config.chroma_url:
@@ -57,7 +64,8 @@ class Bot:
         store = Store(path=config.store_path, url=config.chroma_url, collection=config.collection,
                       keyword_dir=keyword_dir)
         return cls(config, store, Embedder(config.embedder, backend=config.embedder_backend,
-                                           cache_root=config.model_cache / "embedders"), llm=llm)
+                                           cache_root=config.model_cache / "embedders"), llm=llm,
+                   second_llm=second_llm)
 
     # -- knowledge base -------------------------------------------------------------------
     def ingest(self, paths: list[Path | str] | None = None, progress: bool = False,
@@ -117,9 +125,10 @@ class Bot:
         return self.store.document_text(doc_id)
 
     def warm_up(self) -> None:
-        """Load the embedder and the LLM now, so the first question does not wait for them."""
+        """Load the embedder and the LLMs now, so the first question does not wait for them."""
         self.embedder.encode(["warm-up"])
         self.llm
+        self.second_llm
 
     def stats(self) -> dict:
         docs = self.store.documents()
@@ -147,6 +156,21 @@ class Bot:
                 self._llm = load_llm(c.model, c.model_cache, c.n_ctx, c.threads, c.model_sha256,
                                      c.allow_downloads)
             return self._llm
+
+    @property
+    def second_llm(self) -> LLM | None:
+        """The cascade's larger reader (``RAG_SECOND_MODEL``), or None: "none", the same model
+        as the first, or a bot given its own ``llm`` and no second one."""
+        with self._llm_lock:
+            c = self.config
+            wanted = c.second_model.strip() and c.second_model.strip().lower() not in ("none", "off") \
+                and c.second_model != c.model
+            if self._second is None and self._second_from_config and wanted:
+                from .models import load_llm
+
+                self._second = load_llm(c.second_model, c.model_cache, c.n_ctx, c.threads, None,
+                                        c.allow_downloads)
+            return self._second
 
     def analyse(self, question: str, history: list[tuple[str, str]] | None = None,
                 as_of=None) -> Query:
@@ -210,9 +234,11 @@ class Bot:
             yield item
 
     def answer(self, query: Query, passages: list[Passage], timings: dict | None = None
-               ) -> Iterator[str | Answer]:
+               ) -> Iterator[str | Evidence | Escalation | Answer]:
         """The stages after retrieval: gate, prompt, generate (streamed), verify, quote, refuse,
-        cite. Yields the draft's pieces, then the ``Answer``."""
+        cite; then, when the answer would be refused, the cascade's second reader (rag.cascade).
+        Yields the evidence, the draft's pieces, an ``Escalation`` before a second draft, then
+        the ``Answer``."""
         timings = dict(timings or {})
         llm = self.llm
         reason = evidence_gate(query, passages)
@@ -229,19 +255,35 @@ class Bot:
             sentences = introduce(when.dated(quote_sentences(quotes, []), p.passages), query.language,
                                   p.passages)
             yield Evidence(render_text(sentences), make_citations(sentences, p.passages), p.passages)
+        result = yield from self._draft(llm, query, p, quotes, timings)
+        second = self.second_llm if cascade.wants_second(result) else None  # loaded when first needed
+        if cascade.escalates(result, llm, second):
+            t0 = time.perf_counter()
+            yield Escalation(second.model_id, result.refusal_reason)
+            p2 = prompting.build(second, query, p.passages, query.versions(p.passages),
+                                 self.config.max_answer_tokens, self.config.context_tokens)
+            first_reason = result.refusal_reason
+            result = yield from self._draft(second, query, p2, quotes, timings)
+            result.escalated = first_reason
+            result.timings["escalation_s"] = time.perf_counter() - t0
+        yield result
+
+    def _draft(self, llm: LLM, query: Query, p: prompting.Prompt, quotes: list, timings: dict):
+        """Stream ``llm``'s draft for prompt ``p`` (yields its pieces); returns the checked Answer."""
         stats: dict = {}
         pieces = []
         for piece in llm.stream(p.messages, self.config.max_answer_tokens, stats):
             pieces.append(piece)
             yield piece
-        timings.update(prompt_s=stats.get("prompt_s", 0.0), generation_s=stats.get("generate_s", 0.0))
-        yield self._finish(query, "".join(pieces), p, stats, timings, llm.model_id, quotes)
+        timings = {**timings, "prompt_s": stats.get("prompt_s", 0.0), "generation_s": stats.get("generate_s", 0.0)}
+        return self._finish(llm, query, "".join(pieces), p, stats, timings, quotes)
 
-    def _finish(self, query: Query, draft: str, p: prompting.Prompt, stats: dict, timings: dict,
-                model_id: str, quotes: list) -> Answer:
+    def _finish(self, llm: LLM, query: Query, draft: str, p: prompting.Prompt, stats: dict, timings: dict,
+                quotes: list) -> Answer:
         """Verify the draft; the answer is its supported sentences, then ``quotes`` (the evidence
         already shown) and the sentences that qualify a drafted claim."""
         t0 = time.perf_counter()
+        model_id = llm.model_id
         passages = p.passages
         drafted, flagged = verify(draft, query, passages)
         quotes = list(quotes)
@@ -254,7 +296,8 @@ class Bot:
         if sentences:
             t1 = time.perf_counter()
             rules = signals(query, sentences, passages)
-            conf = confidence.assess(self.llm, p.messages, draft, query.text, rules)
+            if self.config.self_check:
+                conf = confidence.assess(llm, p.messages, draft, query.text, rules)
             timings["check_s"] = time.perf_counter() - t1
         reason = refusal_reason(query, is_model_refusal(draft), sentences, rules, conf,
                                 self.config.min_confidence / 100)

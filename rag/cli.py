@@ -139,7 +139,7 @@ def cmd_ask(args) -> int:
         a = bot.ask(args.question, args.k, as_of=args.as_of)
         print(json.dumps(a.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    from .types import Answer, Evidence
+    from .types import Answer, Escalation, Evidence
 
     final = None
     for item in bot.stream(args.question, args.k, as_of=args.as_of):
@@ -149,6 +149,10 @@ def cmd_ask(args) -> int:
         elif isinstance(item, Evidence):  # the sources' words, before the model's draft
             if not args.quiet:
                 print(f"From the sources: {item.text}\n", file=sys.stderr, flush=True)
+        elif isinstance(item, Escalation):  # the first draft would be refused: the larger reader
+            if not args.quiet:
+                print(f"\n(that draft fails its checks: {item.reason}; asking {item.model})\n",
+                      file=sys.stderr, flush=True)
         elif isinstance(item, Answer):
             final = item
     if not args.quiet:

@@ -9,7 +9,10 @@ of answer asked for) are combined by a logistic model into P(correct), fitted pe
 the development sets by ``python -m bench.calibrate`` and stored with its provenance in
 ``rag/data/calibration.json``.
 
-The bot answers when P(correct) >= ``min_confidence`` (default 0.5). Why 0.5: truthfulness
+Off by default (``RAG_SELF_CHECK``): with the packaged readers P(yes) hardly separates right
+answers from wrong ones (ROC AUC 0.39-0.69 on the development sets, docs/ablation.md row S), so
+no preset is calibrated and the word rules decide. With the self-check on and a calibrated
+reader, the bot answers when P(correct) >= ``min_confidence`` (default 0.5). Why 0.5: truthfulness
 scores a right answer +1, a refusal 0 and a wrong answer -1, so answering is worth
 P - (1 - P), positive exactly when P > 0.5; the threshold follows from the scoring, it is not
 fitted. A reader with no calibration (a user's own GGUF or server) keeps the word rules alone.

@@ -36,12 +36,16 @@ class Config:
     ingest_batch: int = 2048  # chunks embedded and written per step (a killed ingest redoes one)
     top_k: int = 4
     model: str = "qwen2.5-coder-0.5b"  # preset name, .gguf path, hf:repo/file or http(s) URL
+    # the cascade's larger reader, asked only when the first one's answer would be refused
+    # (rag.cascade); "none" = no second reader
+    second_model: str = "qwen2.5-coder-1.5b"
     model_sha256: str | None = None  # optional pin for a user-given .gguf
     n_ctx: int = 4096
     max_answer_tokens: int = 256
     quotes: bool = True  # answers also carry the passage sentences that answer the question
     translate: bool = True  # a question not in English is also searched and checked in English (model)
-    min_confidence: int = 50  # percent: answer only when the calibrated P(correct) reaches it (rag.confidence)
+    self_check: bool = False  # ask the reader to check its answer, P(yes) (rag.confidence)
+    min_confidence: int = 50  # percent: with self_check and a calibrated reader, the P(correct) to answer
     context_tokens: int = 60  # per passage in the prompt: its most relevant sentences (0 = all)
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     max_question_chars: int = 1000

@@ -163,6 +163,15 @@ class Evidence:
 
 
 @dataclass
+class Escalation:
+    """``Bot.stream``'s sign that the first reader's answer would be refused (``reason``) and the
+    cascade's larger reader (``model``) drafts again from the same passages (rag.cascade): a
+    front end drops the draft text shown so far; the evidence shown stays."""
+    model: str
+    reason: str
+
+
+@dataclass
 class Answer:
     question: str
     text: str
@@ -180,6 +189,7 @@ class Answer:
     # the answer's checks: the word rules' verdicts and, when the reader reports probabilities,
     # its own check P(yes) and the calibrated P(correct) (rag.confidence)
     confidence: dict = field(default_factory=dict)
+    escalated: str = ""  # the first reader's refusal reason when the cascade's second one answered
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -26,7 +26,7 @@ from rag.bot import Bot  # noqa: E402
 from rag.config import Config  # noqa: E402
 from rag.corpus import SUPPORTED_EXTENSIONS  # noqa: E402
 from rag.errors import RagError  # noqa: E402
-from rag.types import Evidence  # noqa: E402
+from rag.types import Escalation, Evidence  # noqa: E402
 
 from . import render as ui  # noqa: E402
 
@@ -125,6 +125,10 @@ def ask(pool: BotPool, question: str, turns: list[dict] | None, model: str | Non
                 yield ui.chat_html(turns), sources, ui.details_html(None), turns, ""
             elif isinstance(item, Evidence):  # the sources' words, shown while the model drafts
                 turn["evidence"] = item
+                yield ui.chat_html(turns), sources, ui.details_html(None), turns, ""
+            elif isinstance(item, Escalation):  # that draft fails its checks: the larger reader
+                turn["draft"] = ""
+                turn["status"] = f"Checking with the larger model ({item.model})…"
                 yield ui.chat_html(turns), sources, ui.details_html(None), turns, ""
             else:
                 answer = item

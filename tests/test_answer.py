@@ -202,3 +202,23 @@ def test_the_self_check_reads_probabilities_and_leaves_the_cache_sound(default_l
         return default_llm.yes_probability(
             [{"role": "user", "content": f"Is {city} the capital of France? Reply yes or no."}])
     assert ask("Paris") > ask("Rome")
+
+
+def test_the_cascade_asks_the_larger_reader_when_the_small_ones_answer_is_refused(qa_bot, shared_models_dir):
+    """The default pair, real models: the 0.5B reader's answer to a question the articles do not
+    answer fails its checks, so the 1.5B reader drafts again from the same passages (rag.cascade);
+    its answer is checked the same way and refused too."""
+    from rag.bot import Bot
+    from rag.config import Config
+    from rag.models import load_llm
+    from rag.types import Escalation
+
+    c = Config.from_env()
+    large = load_llm(c.second_model, shared_models_dir, c.n_ctx, c.threads)
+    bot = Bot(qa_bot.config, qa_bot.store, qa_bot.embedder, llm=qa_bot.llm, second_llm=large)
+    items = list(bot.stream("Who is the CEO of OpenAI?"))
+    escalations = [i for i in items if isinstance(i, Escalation)]
+    a = items[-1]
+    assert len(escalations) == 1 and escalations[0].model == "qwen2.5-coder-1.5b"
+    assert a.model == "qwen2.5-coder-1.5b" and a.escalated == escalations[0].reason
+    assert a.refused and a.text == "The sources do not contain the answer to this question."

@@ -26,6 +26,7 @@ CAL = {"scripted": {"features": list(confidence.FEATURES), "weights": [1.0, 2.0,
 
 def answer(yes, question=ASKED, draft=DRAFT, calibrated=True, monkeypatch=None, **cfg) -> tuple[Answer, ScriptedLLM]:
     monkeypatch.setattr(confidence, "calibrations", lambda: CAL if calibrated else {})
+    cfg.setdefault("self_check", True)
     llm = ScriptedLLM([draft], yes=yes)
     bot = Bot(Config(**cfg), None, None, llm=llm)
     items = [i for i in bot.answer(bot.analyse(question), [CLOUD]) if not isinstance(i, (str, Evidence))]
@@ -40,6 +41,11 @@ def test_the_check_follows_the_draft_in_the_same_conversation(monkeypatch):
     assert check[-2] == {"role": "assistant", "content": DRAFT}
     assert check[-1]["role"] == "user" and ASKED in check[-1]["content"]
     assert a.confidence["p_yes"] == 0.9 and a.confidence["addresses_subject"] is True
+
+
+def test_without_self_check_the_model_is_not_asked_and_the_rules_decide(monkeypatch):
+    a, llm = answer(0.01, monkeypatch=monkeypatch, self_check=False)
+    assert llm.checks == [] and not a.refused and "p_yes" not in a.confidence
 
 
 def test_a_low_calibrated_probability_refuses_a_verified_answer(monkeypatch):
