@@ -145,7 +145,7 @@ def summarise(name: str, exs: list[dict], w, b, how: str) -> dict:
             "auroc_p_yes_alone": _r(auroc([t[2][0] for t in ok], ys)),
             "auroc_rules_alone": _r(auroc([sum(t[2][1:]) for t in ok], ys)),
             "at_threshold": decide(exs, p), "without_threshold": decide(exs, [None] * len(exs)),
-            "rules_only": decide(exs, [None if e["x"] is None else float(e["x"][1] and e["x"][2]) for e in exs]),
+            "rules_only": decide(exs, [None if e["x"] is None else float(all(e["x"][1:])) for e in exs]),
             "reliability": reliability([t[0] for t in ok], ys)}
 
 
