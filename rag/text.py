@@ -223,12 +223,15 @@ def names(text: str) -> set[str]:
     for s, e in sentence_spans(text):
         sent = text[s:e]
         for i, m in enumerate(WORD.finditer(sent)):
-            w = re.sub(r"['’]s$", "", m.group()).strip("'’-")  # "Alibaba's" -> "alibaba"
-            if len(w) < 2:
-                continue
-            if (i > 0 and w[0].isupper()) or (len(w) > 1 and w.isupper()):
-                if w.casefold() not in STOPWORDS:
-                    out.add(w.casefold())
+            # Chinese is written without spaces: "提出UPT和DuMont" holds the names UPT and DuMont
+            for j, part in enumerate(p for p in CJK.split(m.group()) if p):
+                w = re.sub(r"['’]s$", "", part).strip("'’-")  # "Alibaba's" -> "alibaba"
+                if len(w) < 2:
+                    continue
+                opens = i == 0 and j == 0 and not CJK.match(m.group())
+                if (not opens and w[0].isupper()) or (len(w) > 1 and w.isupper()):
+                    if w.casefold() not in STOPWORDS:
+                        out.add(w.casefold())
     return out
 
 
