@@ -143,3 +143,15 @@ def test_an_article_and_its_translation_are_read_in_the_askers_language(make_bot
     got = bot.search("Chi ha sostituito Daniel Zhang alla guida della divisione cloud di Alibaba?", 4)
     docs = [p.doc_id for p in got]
     assert it in docs and en not in docs, docs
+
+
+def test_latin_names_inside_chinese_text_are_names():
+    """Chinese has no spaces: a Latin name glued to Chinese characters is still that name, so a
+    Chinese answer naming it can be checked against an English passage (xlqa-dev zh->it)."""
+    from rag import grounding, text
+
+    zh = "戈登森在1954年10月提出UPT和DuMont Television Network合并。"
+    assert text.names(zh) == {"upt", "dumont", "television", "network"}
+    en = "In October 1954 Goldenson proposed a merger of UPT with the DuMont Television Network."
+    assert grounding.support(zh, en, same_language=False).supported
+    assert text.names("DuMont合并了") == set()  # a sentence's first word, as in English
