@@ -80,8 +80,7 @@ def adds_to_question(query: Query, sentences: list[Sentence]) -> bool:
     """Does a sentence say anything the question did not? A draft that restates the question
     ("A massive reptile was recently caught in Florida [1]" for "A massive reptile was caught
     in Florida. What kind?") is supported by its passage and answers nothing (issue 24)."""
-    asked = tx.terms(query.text) | tx.terms(query.asked)
-    return any(tx.terms(s.text) - asked for s in sentences)
+    return any(not query.restated_by(s.text) for s in sentences)
 
 
 def refusal_reason(query: Query, model_refused: bool, sentences: list[Sentence], rules: dict,

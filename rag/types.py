@@ -109,6 +109,14 @@ class Query:
             out.setdefault(self.language, self.text)
         return out
 
+    def restated_by(self, text: str) -> bool:
+        """Does ``text`` say nothing the question did not (no content word, name or number that
+        no version of the question holds)? "A massive reptile was caught in Florida [1]" for "A
+        massive reptile was caught in Florida. What kind?" answers nothing."""
+        from . import text as tx
+
+        return not (tx.terms(text) - tx.terms(self.text) - tx.terms(self.asked))
+
     def same_language(self, p: Passage) -> bool:
         """Can the passage's words be compared with the question's words?"""
         return (not self.language or not p.language or p.language == self.language

@@ -40,6 +40,9 @@ def verify(draft: str, query: Query, passages: list[Passage]) -> tuple[list[Sent
         if plain.rstrip().endswith(("?", "？")):  # an echoed question is not an answer
             flagged.append(plain)
             continue
+        if not query.yes_no and query.restated_by(plain):  # nor a restated one (a yes/no
+            flagged.append(plain)  # question's "yes" restates it, so it is kept for the checks)
+            continue
         cited = [n for n in tx.markers(raw) if 1 <= n <= len(passages)]
         checks = {}
         for n in range(1, len(passages) + 1):

@@ -135,10 +135,21 @@ def test_decide_replays_the_eval_scores(tmp_path):
 
 
 def test_an_answer_that_only_repeats_the_question_answers_nothing(monkeypatch):
-    """Seen on rtqa-dev: the draft restates the question and its passage supports it."""
+    """Seen on rtqa-dev: the draft restates the question and its passage supports it. Such a
+    sentence is dropped by verification (a wh-question's restatement answers nothing) and, with
+    nothing else verified, the answer is refused."""
     q = "Daniel Zhang stepped down as head of the cloud unit: who replaced him?"
     a, _ = answer(None, question=q, draft="Daniel Zhang stepped down as head of the cloud unit [1].",
                   monkeypatch=monkeypatch, calibrated=False, quotes=False)
-    assert a.refused and a.refusal_reason == "the supported sentences only repeat the question"
+    assert a.refused and a.flagged == ["Daniel Zhang stepped down as head of the cloud unit."]
     b, _ = answer(None, question=q, monkeypatch=monkeypatch, calibrated=False, quotes=False)
     assert not b.refused and b.confidence["adds_to_question"]
+
+
+def test_a_restated_yes_no_question_is_kept_for_the_checks(monkeypatch):
+    """"Did Eddie Wu replace Daniel Zhang as head of ...?" -- "Eddie Wu replaced Daniel Zhang as head of ... [1]" restates the
+    question and is its answer (yes); only a wh-question's restatement answers nothing."""
+    a, _ = answer(None, question="Did Eddie Wu replace Daniel Zhang as head of the cloud unit?",
+                  draft="Eddie Wu replaced Daniel Zhang as head of the cloud unit [1].",
+                  monkeypatch=monkeypatch, calibrated=False, quotes=False)
+    assert not a.refused and a.text.startswith("Eddie Wu replaced Daniel Zhang as head")
