@@ -163,13 +163,12 @@ class Bot:
         as the first, or a bot given its own ``llm`` and no second one."""
         with self._llm_lock:
             c = self.config
-            wanted = c.second_model.strip() and c.second_model.strip().lower() not in ("none", "off") \
-                and c.second_model != c.model
+            name = c.second_model.strip()
+            wanted = name and name.lower() not in ("none", "off") and name != c.model
             if self._second is None and self._second_from_config and wanted:
                 from .models import load_llm
 
-                self._second = load_llm(c.second_model, c.model_cache, c.n_ctx, c.threads, None,
-                                        c.allow_downloads)
+                self._second = load_llm(name, c.model_cache, c.n_ctx, c.threads, None, c.allow_downloads)
             return self._second
 
     def analyse(self, question: str, history: list[tuple[str, str]] | None = None,
@@ -193,9 +192,10 @@ class Bot:
         res = self.retriever.search(query, k or self.config.top_k)
         return SearchResult(res.passages, {"retrieval_s": time.perf_counter() - t0, **res.timings})
 
-    def prompt(self, query: Query, passages: list[Passage]) -> prompting.Prompt:
-        """The chat messages for ``query`` over ``passages`` within the model's context."""
-        return prompting.build(self.llm, query, passages, query.versions(passages),
+    def prompt(self, query: Query, passages: list[Passage], llm: LLM | None = None) -> prompting.Prompt:
+        """The chat messages for ``query`` over ``passages`` within the context of ``llm``
+        (default: the first reader)."""
+        return prompting.build(llm or self.llm, query, passages, query.versions(passages),
                                self.config.max_answer_tokens, self.config.context_tokens)
 
     def ask(self, question: str, k: int | None = None,
@@ -260,8 +260,7 @@ class Bot:
         if cascade.escalates(result, llm, second):
             t0 = time.perf_counter()
             yield Escalation(second.model_id, result.refusal_reason)
-            p2 = prompting.build(second, query, p.passages, query.versions(p.passages),
-                                 self.config.max_answer_tokens, self.config.context_tokens)
+            p2 = self.prompt(query, p.passages, second)
             first_reason = result.refusal_reason
             result = yield from self._draft(second, query, p2, quotes, timings)
             result.escalated = first_reason

@@ -54,8 +54,6 @@ PRESETS = {
 DEFAULT_PRESET = "qwen2.5-coder-0.5b"
 
 
-
-
 def assemble_preset(preset: Preset, models_dir: Path) -> Path:
     """Concatenate the preset's parts once into the cache and verify them; reuse afterwards."""
     target = Path(models_dir) / f"{preset.name}.gguf"
@@ -271,12 +269,7 @@ class LocalLLM:  # implements rag.types.LLM
             if self._yes_no is None:
                 self._yes_no = tuple(sorted({llama.tokenize(w.encode(), add_bos=False, special=False)[0]
                                              for w in words}) for words in YES_NO_WORDS)
-            cached = llama._input_ids.tolist()  # the tokens whose keys and values are held
-            keep = 0
-            for a, b in zip(cached, tokens):
-                if a != b:
-                    break
-                keep += 1
+            keep = llama.longest_token_prefix(llama._input_ids, tokens)  # tokens whose keys/values are held
             llama.n_tokens = min(keep, len(tokens) - 1)  # eval() drops the cache past this point
             llama.eval(tokens[llama.n_tokens:])
             logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
@@ -309,11 +302,7 @@ class EndpointLLM:  # implements rag.types.LLM
     def stream(self, messages: list[dict], max_tokens: int, stats: dict) -> Iterator[str]:
         import urllib.request
 
-        base = self.url if self.url.endswith("/v1") else self.url + "/v1"
-        body = json.dumps({"model": self.model_name, "messages": messages, "max_tokens": max_tokens,
-                           "temperature": 0, "stream": True}).encode()
-        req = urllib.request.Request(base + "/chat/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
+        req = self._request({"max_tokens": max_tokens, "stream": True}, messages)
         t0 = time.perf_counter()
         first, pieces = None, []
         try:
@@ -347,11 +336,7 @@ class EndpointLLM:  # implements rag.types.LLM
         import math
         import urllib.request
 
-        base = self.url if self.url.endswith("/v1") else self.url + "/v1"
-        body = json.dumps({"model": self.model_name, "messages": messages, "max_tokens": 1,
-                           "temperature": 0, "logprobs": True, "top_logprobs": 20}).encode()
-        req = urllib.request.Request(base + "/chat/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
+        req = self._request({"max_tokens": 1, "logprobs": True, "top_logprobs": 20}, messages)
         try:
             with urllib.request.urlopen(req, timeout=300) as resp:
                 reply = json.loads(resp.read().decode("utf-8", "replace"))
@@ -362,6 +347,16 @@ class EndpointLLM:  # implements rag.types.LLM
             return None  # the server does not report log-probabilities
         mass = [sum(math.exp(t["logprob"]) for t in top if t.get("token") in words) for words in YES_NO_WORDS]
         return mass[0] / sum(mass) if sum(mass) > 0 else None
+
+    def _request(self, options: dict, messages: list[dict]):
+        """A greedy POST /v1/chat/completions of ``messages`` with these ``options``."""
+        import urllib.request
+
+        base = self.url if self.url.endswith("/v1") else self.url + "/v1"
+        body = json.dumps({"model": self.model_name, "messages": messages, "temperature": 0,
+                           **options}).encode()
+        return urllib.request.Request(base + "/chat/completions", data=body,
+                                      headers={"Content-Type": "application/json"})
 
     def _delta(self, data: str) -> str:
         """The text of one streamed event (``{"choices": [{"delta": {"content": ...}}]}``); an

@@ -89,7 +89,7 @@ def refusal_reason(query: Query, model_refused: bool, sentences: list[Sentence],
 
     With nothing verified there is nothing to show. Otherwise, when the reader is calibrated
     (``confidence.p_correct``), that probability decides, the word ``rules`` (``signals``)
-    being two of its inputs; without one, the rules decide alone."""
+    being among its inputs; without one, the rules decide alone."""
     if model_refused and not sentences:
         return "the model found no answer in the passages"
     if not sentences:

@@ -225,7 +225,7 @@ def details_html(answer) -> str:
         f'<span class="dropped">{answer.dropped_passages}</span>'
         + (f"<br><b>Refusal reason:</b> {esc(answer.refusal_reason)}" if answer.refused else "")
         + (f"<br><b>Asked the larger model because the first draft failed:</b> {esc(answer.escalated)}"
-           if getattr(answer, "escalated", "") else "")
+           if answer.escalated else "")
         + "</p><h4>Retrieved passages</h4><table class=\"passages\"><thead><tr><th>#</th><th>Article</th>"
         "<th>fused</th><th>dense</th><th>BM25</th><th>Text</th></tr></thead><tbody>"
         + "".join(rows) + "</tbody></table><h4>Timings</h4><table class=\"timings\"><tbody>"

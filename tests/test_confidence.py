@@ -153,3 +153,59 @@ def test_a_restated_yes_no_question_is_kept_for_the_checks(monkeypatch):
                   draft="Eddie Wu replaced Daniel Zhang as head of the cloud unit [1].",
                   monkeypatch=monkeypatch, calibrated=False, quotes=False)
     assert not a.refused and a.text.startswith("Eddie Wu replaced Daniel Zhang as head")
+
+
+# ---- an OpenAI-compatible server's log-probabilities (EndpointLLM.yes_probability) ------------
+class _LogprobServer:
+    """A local HTTP server answering POST /v1/chat/completions with ``reply``; keeps the bodies."""
+
+    def __init__(self, reply: dict):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        bodies = self.bodies = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                bodies.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+                data = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_servers_top_logprobs_give_p_yes_and_none_without_them():
+    import math
+
+    from rag.models import EndpointLLM, ModelSpec
+
+    top = [{"token": "Yes", "logprob": math.log(0.6)}, {"token": "No", "logprob": math.log(0.2)},
+           {"token": "The", "logprob": math.log(0.1)}]
+    server = _LogprobServer({"choices": [{"logprobs": {"content": [{"top_logprobs": top}]}}]})
+    try:
+        llm = EndpointLLM(ModelSpec("endpoint", server.url, server.url))
+        messages = [{"role": "user", "content": "Is it raining? Reply yes or no."}]
+        assert llm.yes_probability(messages) == pytest.approx(0.75)
+        path, body = server.bodies[0]
+        assert path == "/v1/chat/completions" and body["messages"] == messages
+        assert body["max_tokens"] == 1 and body["logprobs"] is True and body["temperature"] == 0
+    finally:
+        server.close()
+    server = _LogprobServer({"choices": [{"message": {"content": "Yes"}}]})  # no logprobs reported
+    try:
+        assert EndpointLLM(ModelSpec("endpoint", server.url, server.url)).yes_probability(messages) is None
+    finally:
+        server.close()
