@@ -86,6 +86,11 @@ def fact_match(group: list[str], answer_norm: str) -> bool:
     return any(tx.normalize(alt) in answer_norm for alt in group)
 
 
+def holds_key_facts(q: dict, answer_norm: str) -> bool:
+    """Does the (normalised) answer state every key fact of question ``q``?"""
+    return all(fact_match(g, answer_norm) for g in q["key_facts"])
+
+
 def names_wrong_choice(q: dict, answer_norm: str) -> bool:
     """Does the answer also name an option other than the correct one? (A wrong option that is
     part of the correct one's words, "Paris" in "Paris, Texas", does not count.)"""
@@ -116,7 +121,7 @@ def score(q: dict, a) -> dict:
             cited_docs.append(c.doc_id)
     retrieved = [p.doc_id for p in a.passages]
     if q["answerable"]:
-        correct = (not refused) and all(fact_match(g, norm) for g in q["key_facts"])
+        correct = (not refused) and holds_key_facts(q, norm)
         s["answer_correctness"] = float(correct)
         if q.get("choices"):  # multiple choice: the strict reading also needs no wrong option named
             s["answer_correctness_strict"] = float(correct and not names_wrong_choice(q, norm))
@@ -137,11 +142,10 @@ def score(q: dict, a) -> dict:
     else:
         s["refusal_recall"] = float(refused)
         s["truthfulness"] = 1.0 if refused else -1.0
-    p_correct = (getattr(a, "confidence", None) or {}).get("p_correct")
+    p_correct = a.confidence.get("p_correct")
     if p_correct is not None:  # the refusal score against what happened (a refused one: its draft)
-        shown = tx.normalize(a.draft) if refused else norm
         s["_p_correct"] = p_correct
-        s["_right"] = float(q["answerable"] and all(fact_match(g, shown) for g in q["key_facts"]))
+        s["_right"] = float(q["answerable"] and holds_key_facts(q, tx.normalize(a.draft) if refused else norm))
     if q["language"] in tx.LANGUAGE_NAMES:  # is the answer's first sentence (or refusal) in the asker's language?
         s["answer_in_question_language"] = float(tx.first_sentence_language(a.text) in (q["language"], "und"))
     s["_refused"] = refused
