@@ -193,7 +193,15 @@ def main(argv: list[str] | None = None) -> int:
                 from rag.models import load_llm
 
                 bot = answer_section.corpus_bot(ctx, llm=load_llm(base.model, base.model_cache, base.n_ctx, base.threads))
-            return peer_section.run(ctx, bot)
+            # ours as a user gets it: the default cascade (the second reader when the first would refuse)
+            second = answer_section.second_reader(ctx)
+            ours = bot if second is None else answer_section.corpus_bot(ctx, llm=bot.llm, second_llm=second)
+            try:
+                return peer_section.run(ctx, ours)
+            finally:
+                if second is not None:
+                    close_llama(second.llama)
+                    gc.collect()
 
         section("peer", peer)
         model_path = bot.llm.path if bot is not None else None

@@ -13,20 +13,31 @@ from . import pipeline
 from .harness import ROOT, STOPS, close_llama, cpu_s, load_questions, log, median, ratio, summary
 
 
-def corpus_bot(ctx: dict, llm=None, model: str | None = None):
+def corpus_bot(ctx: dict, llm=None, model: str | None = None, second_llm=None):
     """A new Bot over the bundled corpus in a temporary store (ingested once per run), its
-    config naming ``model`` (default: the configured one) when ``llm`` is that model."""
+    config naming ``model`` (default: the configured one) when ``llm`` is that model; with
+    ``second_llm`` it answers as the default cascade does."""
     from rag.bot import Bot
     from rag.store import Store
 
     base = ctx["base"]
     store_dir = ctx["tmp"] / "answer-store"
     cfg = base.replace(corpus_dir=ROOT / "corpus", store_dir=store_dir, model=model)
-    bot = Bot(cfg, Store(path=store_dir, collection=cfg.collection), ctx["embedder"], llm=llm)
+    bot = Bot(cfg, Store(path=store_dir, collection=cfg.collection), ctx["embedder"], llm=llm,
+              second_llm=second_llm)
     if "answer_store" not in ctx:
         bot.ingest()
         ctx["answer_store"] = store_dir
     return bot
+
+
+def second_reader(ctx: dict):
+    """The configured cascade's second reader, loaded; None when ``RAG_SECOND_MODEL`` is none."""
+    from rag.models import load_llm
+
+    base = ctx["base"]
+    name = base.second_reader
+    return None if name is None else load_llm(name, base.model_cache, base.n_ctx, base.threads)
 
 
 def pick_questions(bot, n: int) -> list[str]:

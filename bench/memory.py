@@ -31,10 +31,12 @@ def run(ctx: dict, model_path: str) -> dict:
         corpus_bot(ctx)
     q = (ctx.get("answer_questions") or [load_questions(1, True)[0]["question"]])[0]
     env = {**os.environ, "RAG_STORE_DIR": str(ctx["answer_store"]), "RAG_CORPUS_DIR": str(ROOT / "corpus")}
-    log("memory: rag ask")
-    ask = run_measured(rag_command() + ["ask", "--quiet", q], env=env, cwd=ROOT)
+    log("memory: rag ask (the first reader alone)")
+    # the first reader alone (RAG_SECOND_MODEL=none): whether the cascade's second reader loads
+    # depends on the question; its cost is the UI's row below, which preloads both readers
+    ask = run_measured(rag_command() + ["ask", "--quiet", q], env={**env, "RAG_SECOND_MODEL": "none"}, cwd=ROOT)
     out: dict = {"rag_ask": {"peak_rss_mb": ask["peak_rss_mb"], "wall_s": ask["wall_s"], "rc": ask["rc"],
-                             "peak_from": ask["peak_from"],
+                             "peak_from": ask["peak_from"], "second_model": "none",
                              "question": q, "stderr_tail": ask["stderr"][-300:] if ask["rc"] else ""}}
     prompt_file = tmp / "floor-prompt.txt"
     prompt_file.write_text(ctx.get("answer_prompt") or q, "utf-8")
@@ -77,7 +79,8 @@ def run_ui(ctx: dict, env: dict) -> dict:
         time.sleep(1.0)
         st = proc_status(proc.pid)
         return {"peak_rss_mb": st.get("VmHWM"), "rss_mb": st.get("VmRSS"), "http_ready_s": http_s,
-                "model_preloaded": loaded, "questions_asked": 0, "port": port}
+                "model_preloaded": loaded, "questions_asked": 0, "port": port,
+                "readers": [m for m in (ctx["base"].model, ctx["base"].second_reader) if m]}
     finally:
         stop(proc)
         logf.close()

@@ -70,7 +70,7 @@ def run(ctx: dict, bot) -> dict:
             t0 = time.perf_counter()
             if side == "ours":
                 ans = bot.ask(q)
-                row["ours"] = {"s": time.perf_counter() - t0, "refused": ans.refused,
+                row["ours"] = {"s": time.perf_counter() - t0, "refused": ans.refused, "escalated": bool(ans.escalated),
                                "llm_called": bool(ans.tokens.get("prompt")), "answer": ans.text[:200],
                                "prompt_tokens": ans.tokens.get("prompt"), "completion_tokens": ans.tokens.get("completion")}
             else:
@@ -89,6 +89,8 @@ def run(ctx: dict, bot) -> dict:
            "ours_s": summary(ours), "theirs_s": summary(theirs),
            "ratio_ours_over_theirs_p50": ratio(median(ours), median(theirs)),
            "ours_refused": sum(r["ours"]["refused"] for r in rows),
+           "second_model": bot.second_llm.model_id if bot.second_llm is not None else None,
+           "ours_escalated": sum(r["ours"]["escalated"] for r in rows),
            "foreign_cores_max": max(max(r["ours"]["foreign_cores"], r["theirs"]["foreign_cores"]) for r in rows),
            "ours_llm_called": sum(r["ours"]["llm_called"] for r in rows),
            "recipe": "SimpleDirectoryReader -> VectorStoreIndex(ChromaVectorStore) -> "

@@ -163,12 +163,11 @@ class Bot:
         as the first, or a bot given its own ``llm`` and no second one."""
         with self._llm_lock:
             c = self.config
-            name = c.second_model.strip()
-            wanted = name and name.lower() not in ("none", "off") and name != c.model
-            if self._second is None and self._second_from_config and wanted:
+            if self._second is None and self._second_from_config and c.second_reader:
                 from .models import load_llm
 
-                self._second = load_llm(name, c.model_cache, c.n_ctx, c.threads, None, c.allow_downloads)
+                self._second = load_llm(c.second_reader, c.model_cache, c.n_ctx, c.threads, None,
+                                        c.allow_downloads)
             return self._second
 
     def analyse(self, question: str, history: list[tuple[str, str]] | None = None,

@@ -77,6 +77,12 @@ class Config:
         return self.models_dir if self.models_dir is not None else self.home / "models"
 
     @property
+    def second_reader(self) -> str | None:
+        """The cascade's second reader's name, or None: "none"/"off"/empty, or the same model as the first."""
+        name = self.second_model.strip()
+        return name if name and name.lower() not in ("none", "off") and name != self.model else None
+
+    @property
     def store_mode(self) -> str:
         return "server" if self.chroma_url else "embedded"
 

@@ -67,6 +67,8 @@ def test_a_bot_given_one_reader_has_no_second_and_none_turns_it_off(tmp_path):
     assert bot.second_llm is None  # its own llm, no second given: nothing loaded from config
     assert Bot(Config(second_model="none", model="m"), None, None).second_llm is None
     assert Bot(Config(second_model="m", model="m"), None, None).second_llm is None
+    assert [Config(second_model=n, model="m").second_reader for n in ("Off", " ", "m", " big ")] == \
+        [None, None, None, "big"]
 
 
 def test_quotes_that_answer_keep_the_small_readers_answer_standing():
