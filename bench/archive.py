@@ -111,7 +111,8 @@ def ingest_process(ctx: dict, corpus: Path) -> dict:
 
 
 def quality(ctx: dict, set_dir: Path) -> dict:
-    """Retrieval recall at k and MRR of the answerable questions, configured embedder vs torch."""
+    """Retrieval recall at k and MRR of the answerable questions, configured embedder vs torch,
+    each question asked as of its ``question_date`` when it has one (as ``rag eval`` does)."""
     import json
 
     from rag.bot import Bot
@@ -135,7 +136,9 @@ def quality(ctx: dict, set_dir: Path) -> dict:
         ingest_s = time.perf_counter() - a
         recalls, rrs, cells = [], [], {}
         for q in questions:
-            r, rr = retrieval_scores(q["gold_sources"], bot.search(q["question"], base.top_k))
+            # as `rag eval` asks: as of the question's date (RealTime QA's question_date), if any
+            r, rr = retrieval_scores(q["gold_sources"], bot.search(q["question"], base.top_k,
+                                                                   as_of=q.get("question_date") or None))
             recalls.append(r)
             rrs.append(rr)
             if q.get("source_language"):

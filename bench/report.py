@@ -292,7 +292,8 @@ def render_markdown(R: dict) -> str:
         q = arc.get("quality") or {}
         if q:
             L += ["Retrieval quality, configured embedder beside torch, same questions, same run (answerable "
-                  "questions with gold sources; k as configured; xlqa questions not in English are translated "
+                  "questions with gold sources; k as configured; each asked as of its question date when it has one, "
+                  "as `rag eval` does; xlqa questions not in English are translated "
                   "by the default model first, the same way for both):", "",
                   "| set | questions | embedder | recall at k | MRR | recall by (question, source) language |",
                   "| --- | --- | --- | --- | --- | --- |"]
