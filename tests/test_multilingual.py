@@ -76,6 +76,43 @@ def test_openvino_agrees_with_the_dequantised_model_on_torch(embedder, tmp_path_
     assert cos.min() >= 0.999, cos.round(5).tolist()
 
 
+def test_the_float32_path_of_an_avx2_only_cpu_agrees_with_torch(embedder, monkeypatch):
+    """Where the CPU has no native bfloat16 (AMD EPYC Zen 3: AVX2 and FMA only) OpenVINO runs in
+    float32 (issue 20). That path, forced here on whatever CPU runs the tests: float32 differs from
+    torch only in summation order, so cosine >= 0.9999 (the onnx float32 floor); on a CPU with bf16
+    its vectors are not the bf16 path's (the path really changed)."""
+    from rag import embedding
+
+    real, _ = embedding.openvino_precision()
+    texts = list(HARBOUR.values()) + UNRELATED["en"]
+    default = embedder.encode(texts)  # the machine's own path (loaded before the switch)
+    monkeypatch.setattr(embedding, "openvino_precision", lambda core=None: ("f32", "no native bfloat16"))
+    f32 = Embedder("multilingual-e5-small", backend="openvino", cache_root=embedder.cache_root)
+    torch_e = Embedder("multilingual-e5-small", backend="torch", cache_root=embedder.cache_root)
+    v32 = f32.encode(texts)
+    cos = (torch_e.encode(texts) * v32).sum(1)
+    assert cos.min() >= 0.9999, cos.round(6).tolist()
+    assert embedding.runtime_description("openvino").startswith("openvino f32")
+    if real == "bf16":
+        assert not np.array_equal(v32, default)
+
+
+def test_the_precision_follows_the_cpus_capabilities():
+    """bf16 only where OpenVINO reports native bfloat16 (its CPU plugin's capabilities)."""
+    from rag.embedding import openvino_precision
+
+    class Core:  # OpenVINO's answer for each kind: Zen 3 has no BF16 entry, Zen 4/5 and Xeon do
+        def __init__(self, caps):
+            self.caps = caps
+
+        def get_property(self, device, name):
+            assert (device, name) == ("CPU", "OPTIMIZATION_CAPABILITIES")
+            return self.caps
+
+    assert openvino_precision(Core(["FP32", "INT8", "BIN", "EXPORT_IMPORT"]))[0] == "f32"
+    assert openvino_precision(Core(["FP32", "BF16", "INT8", "BIN", "EXPORT_IMPORT"]))[0] == "bf16"
+
+
 def test_the_tokenizer_applies_the_files_own_normalisation():
     """The tokenizer.json's normaliser (control characters dropped, odd spaces to spaces, NFKC)
     gives the same ids as the file's per-codepoint map applied by hand, on varied text."""
