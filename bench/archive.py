@@ -98,7 +98,9 @@ def ingest_process(ctx: dict, corpus: Path) -> dict:
     torch_rate = median([p_["torch_encode_chunks_per_s"] for p_ in pairs])
     log(f"  median of {len(pairs)} pairs: ratio {median([p_['ratio'] for p_ in pairs]):.2f}x; "
         f"{emb.name} encode {len(sample) / ours_raw_s:.1f} chunks/s")
+    proxy = avx2_proxy(ctx, sample)
     return {"corpus": str(corpus), "documents_line": first["stdout"].strip().splitlines()[-2:],
+            "avx2_proxy": proxy,
             "chunks": chunks, "first_wall_s": median([x["wall_s"] for x in runs]), "first_cpu_s": first["cpu_s"],
             "peak_rss_mb": peak["peak_rss_mb"], "peak_from": peak["peak_from"], "pairs": pairs,
             "unchanged_wall_s": second["wall_s"], "unchanged_says": second["stdout"].strip().splitlines()[-2:],
@@ -108,6 +110,58 @@ def ingest_process(ctx: dict, corpus: Path) -> dict:
             "throughput_vs_torch_encode": median([p_["ratio"] for p_ in pairs]),
             "minilm_torch_encode_chunks_per_s": median([p_["minilm_torch_encode_chunks_per_s"] for p_ in pairs]),
             "throughput_vs_minilm_torch_encode": median([p_["ratio_vs_minilm_torch"] for p_ in pairs])}
+
+
+AVX2_SCRIPT = """
+import json, sys, time
+from rag import embedding
+from rag.config import Config
+from rag.embedding import Embedder
+sample = json.load(open(sys.argv[1], encoding="utf-8"))
+base = Config.from_env()
+root = base.model_cache / "embedders"
+# what openvino_precision answers on a CPU without bfloat16 (OpenVINO still reports BF16 here)
+embedding.openvino_precision = lambda core=None: ("f32", "no native bfloat16 (AVX2 only)")
+ours = Embedder(base.embedder, backend="openvino", cache_root=root)
+torch_ = Embedder(base.embedder, backend="torch", cache_root=root)
+rates = {"openvino_f32": [], "torch": []}
+for _ in range(2):
+    for name, e in (("openvino_f32", ours), ("torch", torch_)):
+        e.encode(sample[:32])
+        a = time.perf_counter()
+        e.encode(sample)
+        rates[name].append(len(sample) / (time.perf_counter() - a))
+print(json.dumps(rates))
+"""
+
+
+def avx2_proxy(ctx: dict, sample: list[str]) -> dict:
+    """The embedding step as an AVX2-only CPU (AMD EPYC Zen 3) runs it, measured on this one: the
+    float32 path with oneDNN (OpenVINO's and torch's kernels) and MKL held to AVX2
+    (``ONEDNN_MAX_CPU_ISA=AVX2``, ``MKL_ENABLE_INSTRUCTIONS=AVX2``, ``ATEN_CPU_CAPABILITY=avx2``),
+    vs torch under the same limits, in a process of its own. A proxy: the instruction set is
+    Zen 3's, the clocks, caches and memory are this machine's."""
+    import json
+    import os
+    import sys
+
+    if not str(ctx["base"].embedder_backend).startswith("openvino"):
+        return {"skipped": "the configured backend is not openvino"}
+    file = ctx["tmp"] / "avx2-sample.json"
+    file.write_text(json.dumps(sample), "utf-8")
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+           "ATEN_CPU_CAPABILITY": "avx2"}
+    ctx["cont"].wait_quiet()
+    log("archive: the embedding step held to AVX2 (proxy for an AVX2-only CPU)")
+    r = run_measured([sys.executable, "-c", AVX2_SCRIPT, str(file)], env=env, cwd=ROOT)
+    if r["rc"]:
+        return {"error": r["stderr"][-800:]}
+    rates = json.loads(r["stdout"].strip().splitlines()[-1])
+    ours, torch_ = median(rates["openvino_f32"]), median(rates["torch"])
+    log(f"  AVX2 proxy: openvino f32 {ours:.1f} chunks/s, torch {torch_:.1f} chunks/s, {ours / torch_:.2f}x")
+    return {"sample_chunks": len(sample), "openvino_f32_chunks_per_s": ours, "torch_chunks_per_s": torch_,
+            "ratio": ours / torch_, "runs": rates,
+            "env": {k: env[k] for k in ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY")}}
 
 
 def quality(ctx: dict, set_dir: Path) -> dict:

@@ -41,6 +41,14 @@ def targets(R: dict) -> list[dict]:
                 f"(sample of {rt['sample_chunks']})", "reported", r, None,
                 f"{rt['backend_encode_chunks_per_s']:.1f} vs {rt['torch_encode_chunks_per_s']:.1f} chunks/s",
                 "{:.2f}x")
+        px = rt.get("avx2_proxy") or {}
+        if px.get("ratio") is not None:
+            # issue 20's goal for an AVX2-only CPU is on the whole process (2x); the proxy times the
+            # embedding step, which bounds it from above (ingestion adds reading, chunking, writes)
+            add("the embedding step on an AVX2-only CPU, proxy: openvino float32 with oneDNN and MKL held to "
+                f"AVX2, vs torch held the same (sample of {px['sample_chunks']}); the whole process can "
+                "only be slower", ">= 2x", px["ratio"], px["ratio"] >= 2.0,
+                f"{px['openvino_f32_chunks_per_s']:.1f} vs {px['torch_chunks_per_s']:.1f} chunks/s", "{:.2f}x")
     elif arc.get("skipped"):
         add("ingestion throughput vs torch encode, rtqa-dev", ">= 3x", "not run: no ../shared/bench", None)
     if syn and syn.get("throughput_vs_torch_encode") is not None:
