@@ -19,7 +19,7 @@ from pathlib import Path
 from .harness import ROOT, log, median, rag_command, rag_env, ratio, run_measured, summary
 from .synthetic import cache_root
 
-SAMPLE_CHUNKS = 600  # every 26th chunk of rtqa-dev; torch encodes multilingual-e5-small at ~7 chunks/s on 2 cores, so the whole set would add ~35 minutes per pair
+SAMPLE_CHUNKS = 600  # every 26th chunk of rtqa-dev; torch encodes multilingual-e5-small at ~31 chunks/s on 2 quiet cores, so the whole set would add ~8 minutes per pair
 ARCHIVE_DOCS = 10_000
 ARCHIVE_VERSION = "1"
 
