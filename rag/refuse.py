@@ -96,17 +96,14 @@ def refusal_reason(query: Query, model_refused: bool, sentences: list[Sentence],
         return "no sentence of the draft answer is supported by the passages"
     if min_confidence <= 0:  # RAG_MIN_CONFIDENCE=0: answer whenever a sentence is verified
         return ""
+    failed = [RULE_REASONS[k].format(kind=query.expected) for k, ok in rules.items() if not ok]
     if confidence is not None and confidence.p_correct is not None:
         if confidence.p_correct >= min_confidence:
             return ""
-        failed = [RULE_REASONS[k].format(kind=query.expected) for k, ok in rules.items() if not ok]
         return (f"the answer is likely wrong: P(correct) {confidence.p_correct:.2f} is below "
                 f"{min_confidence:.2f} (the model's own check gave P(yes) {confidence.p_yes:.2f}"
                 + "".join(f"; {f}" for f in failed) + ")")
-    for name, ok in rules.items():
-        if not ok:
-            return RULE_REASONS[name].format(kind=query.expected)
-    return ""
+    return failed[0] if failed else ""
 
 
 RULE_REASONS = {"addresses_subject": "the supported sentences do not address the question's subject",
